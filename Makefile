@@ -1,0 +1,106 @@
+# tapir: a user-space TCP/IP stack over a Linux TAP device.
+# `make` builds; `make run` starts the demo host on tap0; `make test` runs everything.
+
+CC      ?= cc
+BUILD   ?= build
+OPT     ?= -O2 -g
+SAN     ?=
+WARN    := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes
+CFLAGS  += -std=c11 -D_GNU_SOURCE $(OPT) $(SAN) $(WARN) -Istack/include -Istack -Idrivers -MMD -MP
+LDFLAGS += $(SAN)
+LDLIBS  += -lpthread
+
+STACK_SRC  := $(wildcard stack/*.c)
+DRIVER_SRC := $(wildcard drivers/*.c)
+LIB_OBJ    := $(patsubst %.c,$(BUILD)/obj/%.o,$(STACK_SRC) $(DRIVER_SRC))
+LIB        := $(BUILD)/libtapir.a
+
+APP_SRC    := $(wildcard apps/*.c)
+APPS       := $(patsubst apps/%.c,$(BUILD)/%,$(APP_SRC))
+
+UNIT_SRC   := $(wildcard tests/unit/test_*.c)
+SIM_SRC    := $(wildcard tests/sim/test_*.c)
+TEST_LIB   := $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard tests/unit/fixture.c))
+TESTS      := $(patsubst tests/%.c,$(BUILD)/tests/%,$(UNIT_SRC) $(SIM_SRC))
+BENCH_SRC  := $(wildcard tests/bench/bench_*.c)
+BENCHES    := $(patsubst tests/bench/%.c,$(BUILD)/bench/%,$(BENCH_SRC))
+
+FUZZ_SECONDS ?= 60
+FUZZ_CC      ?= clang
+
+.PHONY: all run test tests debug asan bench fuzz fuzz-build install clean deps
+
+all: $(LIB) $(APPS)
+
+tests: $(TESTS)
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c $< -o $@
+
+$(LIB): $(LIB_OBJ)
+	@mkdir -p $(dir $@)
+	$(AR) rcs $@ $^
+
+$(BUILD)/%: $(BUILD)/obj/apps/%.o $(LIB)
+	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
+
+$(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(TEST_LIB) $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) $^ $(LDLIBS) -lcmocka -o $@
+
+$(BUILD)/bench/%: $(BUILD)/obj/tests/bench/%.o $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
+
+# The demo host on tap0, in the foreground. Needs root (it creates tap0).
+run: all
+	scripts/tap-up tap0 10.0.0.1/24
+	$(BUILD)/tapir --tap tap0 --ip 10.0.0.2/24 --gw 10.0.0.1
+
+# Installs what the tests need (when missing), then runs unit, sim (plain and sanitized),
+# integration and a short fuzz run; ends with "N passed, N failed".
+test: deps
+	$(MAKE) all tests
+	$(MAKE) BUILD=build/asan OPT="-O1 -g" SAN="-fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer" all tests
+	$(MAKE) fuzz-build
+	scripts/run-tests
+
+deps:
+	scripts/install-deps
+
+debug:
+	$(MAKE) BUILD=build/debug OPT="-O0 -g3" all tests
+
+# Everything built with ASan and UBSan, and every test (integration too) run against it.
+asan:
+	$(MAKE) BUILD=build/asan OPT="-O1 -g" SAN="-fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer" all tests
+	TAPIR_BUILD=build/asan TAPIR_SUITES="unit sim integration" scripts/run-tests
+
+bench: all $(BENCHES)
+	@for b in $(BENCHES); do echo "== $$b"; $$b || exit 1; done
+
+FUZZ_FLAGS := -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined -Istack/include -Istack
+fuzz-build: $(BUILD)/fuzz/fuzz_input
+
+$(BUILD)/fuzz/fuzz_input: tests/fuzz/fuzz_input.c $(STACK_SRC) $(wildcard stack/*.h stack/include/tapir/*.h)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_FLAGS) tests/fuzz/fuzz_input.c $(STACK_SRC) -o $@
+
+# Fuzzes tapir_input for FUZZ_SECONDS (default 60); `make fuzz FUZZ_SECONDS=600` for longer.
+fuzz: fuzz-build
+	@mkdir -p $(BUILD)/fuzz/corpus
+	$(BUILD)/fuzz/fuzz_input -max_total_time=$(FUZZ_SECONDS) -dict=tests/fuzz/tapir.dict \
+		$(BUILD)/fuzz/corpus tests/fuzz/corpus
+
+PREFIX ?= /usr/local
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include/tapir
+	install -m 755 $(BUILD)/tapir $(DESTDIR)$(PREFIX)/bin/tapir
+	install -m 644 $(LIB) $(DESTDIR)$(PREFIX)/lib/libtapir.a
+	install -m 644 stack/include/tapir/*.h $(DESTDIR)$(PREFIX)/include/tapir/
+
+clean:
+	rm -rf build
+
+-include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)

@@ -1,0 +1,219 @@
+/* SPDX-License-Identifier: MIT */
+/* icmp.c: ICMP for a host (RFC 792, RFC 1122 §3.2.2): echo replies, the errors we send under
+ * the "must not" rules and a rate limit, and received errors routed to the protocol they are
+ * about. */
+#include "icmp.h"
+
+#include <errno.h>
+
+#include "bytes.h"
+#include "core.h"
+#include "csum.h"
+#include "ipv4.h"
+
+/* RFC 1812 §4.3.2.3 lets an error quote as much of the datagram as fits in 576 bytes; more
+ * helps the receiver, and it still fits in one small buffer at any MTU. */
+#define ICMP_ERROR_MAX_TOTAL 576u
+
+void icmp_init(struct tapir_stack *st)
+{
+    st->icmp.tokens_milli = (uint64_t)st->cfg.icmp_err_burst * 1000u;
+    st->icmp.refill_us = 0;
+}
+
+static void icmp_drop(struct tapir_stack *st, struct pkb *p, uint64_t *counter, const char *why)
+{
+    (*counter)++;
+    tapir_trace(st, TAPIR_TRACE_ICMP, "icmp: drop %s, %u bytes", why, p->len);
+    pkb_free(st, p);
+}
+
+static void icmp_finish(uint8_t *msg, size_t len_bytes)
+{
+    put_be16(msg + 2, 0);
+    put_be16(msg + 2, csum(msg, len_bytes));
+}
+
+/* RFC 792 "Echo or Echo Reply": swap the addresses, change the type, recompute the checksum;
+ * identifier, sequence and data go back unchanged. The request's buffer becomes the reply. */
+static void icmp_echo(struct tapir_stack *st, struct pkb *p, const struct ip_in *ip)
+{
+    char a[IP_STR_LEN];
+    uint8_t *m = p->data;
+    if (ip->to_broadcast) /* as Linux's icmp_echo_ignore_broadcasts (RFC 1122 §3.2.2.6) */
+        return icmp_drop(st, p, &st->stats.icmp.drop_broadcast_echo, "broadcast echo");
+    tapir_trace(st, TAPIR_TRACE_ICMP, "icmp: echo request from %s id %u seq %u len %u",
+                ip_str(ip->src, a), get_be16(m + 4), get_be16(m + 6), p->len - ICMP_HDR_LEN);
+    m[0] = ICMP_ECHO_REPLY;
+    icmp_finish(m, p->len);
+    struct ip_out out = {.dst = ip->src, .proto = IPPROTO_ICMP_, .tos = ip->tos};
+    st->stats.icmp.tx_msgs++;
+    st->stats.icmp.tx_echo_replies++;
+    ipv4_output(st, p, &out);
+}
+
+static void icmp_echo_reply(struct tapir_stack *st, struct pkb *p, const struct ip_in *ip)
+{
+    const uint8_t *m = p->data;
+    char a[IP_STR_LEN];
+    tapir_trace(st, TAPIR_TRACE_ICMP, "icmp: echo reply from %s id %u seq %u len %u",
+                ip_str(ip->src, a), get_be16(m + 4), get_be16(m + 6), p->len - ICMP_HDR_LEN);
+    if (st->icmp.echo_reply_cb)
+        st->icmp.echo_reply_cb(st->icmp.echo_reply_ctx, ip->src, get_be16(m + 4),
+                               get_be16(m + 6), m + ICMP_HDR_LEN, p->len - ICMP_HDR_LEN);
+    pkb_free(st, p);
+}
+
+/* An error quotes the offending IP header and at least 8 bytes of what followed (RFC 792).
+ * Check the quote before believing it, then hand it to the protocol it concerns. */
+static void icmp_error_in(struct tapir_stack *st, struct pkb *p, const struct ip_in *ip)
+{
+    const uint8_t *m = p->data, *q = m + ICMP_HDR_LEN;
+    size_t qlen = p->len - ICMP_HDR_LEN;
+    unsigned qhl = qlen ? (q[0] & 0xfu) * 4u : 0;
+    if (qlen < IPV4_HDR_MIN || q[0] >> 4 != 4 || qhl < IPV4_HDR_MIN || qlen < qhl + 8u)
+        return icmp_drop(st, p, &st->stats.icmp.drop_truncated, "error quote too short");
+    struct icmp_error err = {
+        .type = m[0], .code = m[1], .info = get_be32(m + 4),
+        .orig_src = get_be32(q + 12), .orig_dst = get_be32(q + 16), .orig_proto = q[9],
+        .orig_l4 = q + qhl, .orig_l4_len = qlen - qhl,
+    };
+    char a[IP_STR_LEN];
+    tapir_trace(st, TAPIR_TRACE_ICMP, "icmp: error type %u code %u from %s about proto %u",
+                err.type, err.code, ip_str(ip->src, a), err.orig_proto);
+    /* Only errors about datagrams we sent mean anything to us. */
+    icmp_error_fn fn = st->icmp.error_handlers[err.orig_proto];
+    if (err.orig_src != st->ip_addr || !fn)
+        st->stats.icmp.errors_unclaimed++;
+    else
+        fn(st, &err);
+    pkb_free(st, p);
+}
+
+void icmp_input(struct tapir_stack *st, struct pkb *p, const struct ip_in *ip)
+{
+    struct tapir_icmp_stats *s = &st->stats.icmp;
+    s->rx_msgs++;
+    if (p->len < ICMP_HDR_LEN)
+        return icmp_drop(st, p, &s->drop_truncated, "truncated");
+    if (csum(p->data, p->len) != 0)
+        return icmp_drop(st, p, &s->drop_bad_checksum, "bad checksum");
+    switch (p->data[0]) {
+    case ICMP_ECHO_REQUEST:
+        s->rx_echo_requests++;
+        return icmp_echo(st, p, ip);
+    case ICMP_ECHO_REPLY:
+        s->rx_echo_replies++;
+        return icmp_echo_reply(st, p, ip);
+    case ICMP_DEST_UNREACH:
+        s->rx_dest_unreach++;
+        return icmp_error_in(st, p, ip);
+    case ICMP_TIME_EXCEEDED:
+        s->rx_time_exceeded++;
+        return icmp_error_in(st, p, ip);
+    case ICMP_PARAM_PROBLEM:
+    case ICMP_SOURCE_QUENCH:
+        s->rx_other_errors++;
+        return icmp_error_in(st, p, ip);
+    default:
+        /* RFC 1122 §3.2.2: an unknown type must be silently discarded. Redirects are for
+         * routers' neighbours; we have one gateway and keep it. */
+        return icmp_drop(st, p, &s->drop_unknown_type, "unknown type");
+    }
+}
+
+/* A token bucket: icmp_err_per_s tokens a second, up to icmp_err_burst (RFC 1122 §3.2.2
+ * "SHOULD limit the rate"; Linux's icmp_msgs_per_sec and icmp_msgs_burst). */
+static bool icmp_rate_allows(struct tapir_stack *st)
+{
+    struct icmp_state *ic = &st->icmp;
+    uint64_t cap = (uint64_t)st->cfg.icmp_err_burst * 1000u;
+    uint64_t elapsed_us = st->now_us - ic->refill_us;
+    ic->refill_us = st->now_us;
+    if (elapsed_us > 60000000u) /* a minute refills any bucket; keeps the product small */
+        elapsed_us = 60000000u;
+    ic->tokens_milli += elapsed_us * st->cfg.icmp_err_per_s / 1000u;
+    if (ic->tokens_milli > cap)
+        ic->tokens_milli = cap;
+    if (ic->tokens_milli < 1000u)
+        return false;
+    ic->tokens_milli -= 1000u;
+    return true;
+}
+
+static bool icmp_is_error_type(uint8_t type)
+{
+    return type == ICMP_DEST_UNREACH || type == ICMP_SOURCE_QUENCH || type == ICMP_REDIRECT ||
+           type == ICMP_TIME_EXCEEDED || type == ICMP_PARAM_PROBLEM;
+}
+
+/* RFC 1122 §3.2.2: never send an error about an ICMP error, a datagram sent to a broadcast or
+ * multicast address, a fragment other than the first, or from a source that is not one host. */
+static bool icmp_error_forbidden(const struct tapir_stack *st, const struct ip_in *ip,
+                                 const uint8_t *l4, size_t l4_len)
+{
+    if (ip->to_broadcast || ipv4_is_multicast(ip->dst) || ip->frag_offset_bytes != 0)
+        return true;
+    if (ip->src == 0 || ipv4_is_broadcast(st, ip->src) || ipv4_is_multicast(ip->src))
+        return true;
+    return ip->proto == IPPROTO_ICMP_ && (l4_len < 1 || icmp_is_error_type(l4[0]));
+}
+
+void icmp_send_error(struct tapir_stack *st, const struct ip_in *ip, const uint8_t *l4,
+                     size_t l4_len, uint8_t type, uint8_t code)
+{
+    struct tapir_icmp_stats *s = &st->stats.icmp;
+    if (icmp_error_forbidden(st, ip, l4, l4_len)) {
+        s->err_suppressed++;
+        return;
+    }
+    if (!icmp_rate_allows(st)) {
+        s->err_ratelimited++;
+        return;
+    }
+    size_t quote = ICMP_ERROR_MAX_TOTAL - IPV4_HDR_MIN - ICMP_HDR_LEN - ip->hdr_len;
+    if (quote > l4_len)
+        quote = l4_len;
+    struct pkb *p = pkb_alloc(st, PKB_SMALL);
+    if (!p)
+        return;
+    uint8_t *m = pkb_put(p, ICMP_HDR_LEN + ip->hdr_len + quote);
+    m[0] = type;
+    m[1] = code;
+    put_be32(m + 4, 0); /* unused (or next-hop MTU, which a host never reports) */
+    memcpy(m + ICMP_HDR_LEN, ip->hdr, ip->hdr_len);
+    memcpy(m + ICMP_HDR_LEN + ip->hdr_len, l4, quote);
+    icmp_finish(m, p->len);
+    char a[IP_STR_LEN];
+    tapir_trace(st, TAPIR_TRACE_ICMP, "icmp: send error type %u code %u to %s", type, code,
+                ip_str(ip->src, a));
+    s->tx_msgs++;
+    if (type == ICMP_DEST_UNREACH)
+        s->tx_dest_unreach++;
+    else if (type == ICMP_TIME_EXCEEDED)
+        s->tx_time_exceeded++;
+    struct ip_out out = {.dst = ip->src, .proto = IPPROTO_ICMP_};
+    ipv4_output(st, p, &out);
+}
+
+int icmp_send_echo_request(struct tapir_stack *st, uint32_t dst, uint16_t id, uint16_t seq,
+                           const void *data, size_t len_bytes)
+{
+    if (len_bytes > IPV4_MAX_TOTAL - IPV4_HDR_MIN - ICMP_HDR_LEN)
+        return -EMSGSIZE;
+    struct pkb *p = pkb_alloc_for(st, ICMP_HDR_LEN + len_bytes);
+    if (!p)
+        return -ENOBUFS;
+    uint8_t *m = pkb_put(p, ICMP_HDR_LEN + len_bytes);
+    m[0] = ICMP_ECHO_REQUEST;
+    m[1] = 0;
+    put_be16(m + 4, id);
+    put_be16(m + 6, seq);
+    if (len_bytes)
+        memcpy(m + ICMP_HDR_LEN, data, len_bytes);
+    icmp_finish(m, p->len);
+    st->stats.icmp.tx_msgs++;
+    st->stats.icmp.tx_echo_requests++;
+    struct ip_out out = {.dst = dst, .proto = IPPROTO_ICMP_};
+    return ipv4_output(st, p, &out);
+}

@@ -1,0 +1,206 @@
+/* SPDX-License-Identifier: MIT */
+/* tapir/stack.h: one stack instance, its configuration, its three entry points and its counters. */
+#ifndef TAPIR_STACK_H
+#define TAPIR_STACK_H
+
+#include <netinet/in.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct tapir_stack;
+
+/* Where frames go out. The stack calls send() once per frame, synchronously; the frame is only
+ * valid during the call. A negative return (a negative errno) is counted as a transmit error. */
+struct tapir_driver {
+    int (*send)(void *ctx, const void *frame, size_t len_bytes);
+    void *ctx;
+};
+
+/* What --trace turns on: one bit per layer. */
+enum tapir_trace_bit {
+    TAPIR_TRACE_ETH = 1u << 0,
+    TAPIR_TRACE_ARP = 1u << 1,
+    TAPIR_TRACE_IP = 1u << 2,
+    TAPIR_TRACE_ICMP = 1u << 3,
+    TAPIR_TRACE_UDP = 1u << 4,
+    TAPIR_TRACE_TCP = 1u << 5,
+    TAPIR_TRACE_ALL = 0x3fu,
+};
+
+struct tapir_config {
+    uint8_t mac[6];             /* our Ethernet address */
+    struct in_addr addr;        /* our IPv4 address (network byte order, as libc keeps it) */
+    unsigned prefix_len;        /* on-link subnet: 10.0.0.2/24 has prefix_len 24 */
+    struct in_addr gateway;     /* next hop for off-link destinations; INADDR_ANY for none */
+    unsigned mtu_bytes;         /* IP MTU of the link, 68..9000 (RFC 791: every host takes 68) */
+    uint64_t seed;              /* seeds the stack's PRNG: IP IDs, later ISNs and ports */
+
+    FILE *trace_out;            /* trace lines go here when a bit of trace_mask is set */
+    unsigned trace_mask;        /* enum tapir_trace_bit */
+    FILE *pcap_out;             /* every frame in and out, as a pcap file; NULL for none */
+
+    /* Bounds. Every queue has one, and a counter for what it turned away. */
+    unsigned pkb_frames;        /* MTU-sized packet buffers, allocated on first use, then kept */
+    unsigned pkb_large_frames;  /* 64 KiB buffers for reassembly and big datagrams */
+    unsigned arp_cache_entries;
+    unsigned arp_pending_frames;    /* frames held per unresolved neighbour */
+    unsigned arp_retries;           /* requests sent before giving up on a neighbour */
+    uint64_t arp_retry_us;          /* between those requests */
+    uint64_t arp_reachable_us;      /* how long a learned entry lives without being refreshed */
+    unsigned ipfrag_max_datagrams;  /* datagrams in reassembly at once; the oldest is evicted */
+    uint64_t ipfrag_timeout_us;     /* RFC 791 reassembly timer; Linux uses 30 s */
+    unsigned icmp_err_burst;        /* token bucket for the ICMP errors we send */
+    unsigned icmp_err_per_s;
+};
+
+/* Fills in the defaults: MTU 1500, the buffers and timers Linux would use. Address, MAC and seed
+ * are left for the caller. */
+void tapir_config_defaults(struct tapir_config *cfg);
+
+/* Returns NULL and sets errno (EINVAL for a bad config, ENOMEM) on failure. */
+struct tapir_stack *tapir_stack_new(const struct tapir_config *cfg, const struct tapir_driver *drv);
+void tapir_stack_free(struct tapir_stack *st);
+
+/* Brings the interface up at time now_us: announces our address with a gratuitous ARP. */
+void tapir_start(struct tapir_stack *st, uint64_t now_us);
+
+/* The three entry points. Time is monotonic microseconds, always supplied by the caller. */
+int tapir_input(struct tapir_stack *st, const void *frame, size_t len_bytes, uint64_t now_us);
+void tapir_timers(struct tapir_stack *st, uint64_t now_us);
+uint64_t tapir_next_deadline(const struct tapir_stack *st); /* UINT64_MAX when nothing is due */
+
+/* Zero-copy input for drivers: borrow a receive buffer, read a frame into it, hand it back.
+ * tapir_rx_buffer returns NULL when the pool is empty (the frame should then be read into a
+ * scratch buffer and dropped; it is counted in eth.drop_no_buffer by tapir_rx_drop). */
+struct pkb;
+struct pkb *tapir_rx_buffer(struct tapir_stack *st, uint8_t **buf, size_t *cap_bytes);
+int tapir_input_pkb(struct tapir_stack *st, struct pkb *p, size_t len_bytes, uint64_t now_us);
+void tapir_rx_release(struct tapir_stack *st, struct pkb *p); /* buffer unused: nothing read */
+void tapir_rx_drop(struct tapir_stack *st);
+
+/* Counters, netstat -s style. Each layer lists its counters once, here; the struct, the printer
+ * and the tests all come from these lists. Drops are named for their reason. */
+#define TAPIR_ETH_STATS(X)                                                                         \
+    X(rx_frames, "frames received")                                                                \
+    X(rx_bytes, "bytes received")                                                                  \
+    X(tx_frames, "frames sent")                                                                    \
+    X(tx_bytes, "bytes sent")                                                                      \
+    X(tx_errors, "frames the driver failed to send")                                               \
+    X(drop_runt, "dropped: shorter than an Ethernet header")                                       \
+    X(drop_oversize, "dropped: longer than the MTU allows")                                        \
+    X(drop_not_for_us, "dropped: destination MAC is not ours or broadcast")                        \
+    X(drop_unknown_type, "dropped: EtherType neither IPv4 nor ARP")                                \
+    X(drop_no_buffer, "dropped: no free packet buffer")
+
+#define TAPIR_ARP_STATS(X)                                                                         \
+    X(rx_requests, "requests received")                                                            \
+    X(rx_replies, "replies received")                                                              \
+    X(tx_requests, "requests sent")                                                                \
+    X(tx_replies, "replies sent")                                                                  \
+    X(tx_gratuitous, "gratuitous announcements sent")                                              \
+    X(entries_added, "cache entries added")                                                        \
+    X(entries_updated, "cache entries updated (RFC 826 merge)")                                    \
+    X(entries_expired, "cache entries aged out")                                                   \
+    X(entries_evicted, "cache entries evicted to make room")                                       \
+    X(resolve_failed, "neighbours that never answered")                                            \
+    X(drop_truncated, "dropped: shorter than an ARP packet")                                       \
+    X(drop_bad_format, "dropped: not Ethernet/IPv4 ARP")                                           \
+    X(drop_bad_op, "dropped: opcode neither request nor reply")                                    \
+    X(drop_bad_sender, "dropped: sender address is broadcast, multicast or zero")                  \
+    X(drop_addr_conflict, "dropped: another host claims our address")                              \
+    X(drop_not_for_us, "ignored: about another host")                                              \
+    X(drop_pending_full, "outgoing frames dropped: pending queue full")                            \
+    X(drop_unresolved, "outgoing frames dropped: neighbour never answered")                        \
+    X(drop_cache_full, "outgoing frames dropped: cache full of unresolved entries")
+
+#define TAPIR_IP_STATS(X)                                                                          \
+    X(rx_packets, "total packets received")                                                        \
+    X(rx_delivered, "incoming packets delivered")                                                  \
+    X(tx_packets, "requests sent out")                                                             \
+    X(drop_truncated, "dropped: shorter than an IPv4 header")                                      \
+    X(drop_bad_version, "dropped: version is not 4")                                               \
+    X(drop_bad_ihl, "dropped: header length below 20 or past the packet")                          \
+    X(drop_bad_length, "dropped: total length disagrees with the frame")                           \
+    X(drop_bad_checksum, "dropped: bad header checksum")                                           \
+    X(drop_bad_source, "dropped: source is broadcast, multicast or ours")                          \
+    X(drop_not_for_us, "dropped: not addressed to us (no forwarding)")                             \
+    X(drop_unknown_proto, "dropped: unknown protocol")                                             \
+    X(drop_no_route, "outgoing packets dropped: no route")                                         \
+    X(drop_needs_frag, "outgoing packets dropped: too big and DF set")                             \
+    X(drop_no_buffer, "outgoing packets dropped: no free packet buffer")                           \
+    X(frag_rx, "fragments received")                                                               \
+    X(frag_reassembled, "packets reassembled ok")                                                  \
+    X(frag_dup, "duplicate fragments (consistent overlap)")                                        \
+    X(frag_drop_overlap, "reassemblies failed: fragments overlap inconsistently")                  \
+    X(frag_drop_timeout, "reassemblies failed: timed out")                                         \
+    X(frag_drop_too_big, "reassemblies failed: past 65535 bytes")                                  \
+    X(frag_drop_bad_len, "fragments dropped: length not a multiple of 8 or beyond the end")       \
+    X(frag_drop_evicted, "reassemblies failed: evicted by newer datagrams")                        \
+    X(frag_drop_no_buffer, "fragments dropped: no reassembly buffer")                              \
+    X(frag_tx_ok, "packets fragmented ok")                                                         \
+    X(frag_tx_created, "fragments created")
+
+#define TAPIR_ICMP_STATS(X)                                                                        \
+    X(rx_msgs, "ICMP messages received")                                                           \
+    X(tx_msgs, "ICMP messages sent")                                                               \
+    X(rx_echo_requests, "echo requests received")                                                  \
+    X(rx_echo_replies, "echo replies received")                                                    \
+    X(rx_dest_unreach, "destination unreachable received")                                         \
+    X(rx_time_exceeded, "time exceeded received")                                                  \
+    X(rx_other_errors, "other errors received")                                                    \
+    X(tx_echo_replies, "echo replies sent")                                                        \
+    X(tx_echo_requests, "echo requests sent")                                                      \
+    X(tx_dest_unreach, "destination unreachable sent")                                             \
+    X(tx_time_exceeded, "time exceeded sent")                                                      \
+    X(errors_unclaimed, "errors about a protocol with no handler")                                 \
+    X(drop_truncated, "dropped: shorter than its type needs")                                      \
+    X(drop_bad_checksum, "dropped: bad checksum")                                                  \
+    X(drop_unknown_type, "ignored: type we do not handle")                                         \
+    X(drop_broadcast_echo, "ignored: echo request to a broadcast address")                         \
+    X(err_ratelimited, "errors not sent: rate limit")                                              \
+    X(err_suppressed, "errors not sent: about an ICMP error, broadcast or later fragment")
+
+#define TAPIR_MEM_STATS(X)                                                                         \
+    X(allocs, "allocations made (pools grow, then stop)")                                          \
+    X(alloc_bytes, "bytes allocated")                                                              \
+    X(alloc_failed, "allocations refused")                                                         \
+    X(pkb_exhausted, "packet buffer requests refused: pool empty")                                 \
+    X(pkb_in_use, "packet buffers in use now")                                                     \
+    X(pkb_in_use_max, "packet buffers in use at most")
+
+#define TAPIR_STATS_FIELD(name, text) uint64_t name;
+struct tapir_eth_stats { TAPIR_ETH_STATS(TAPIR_STATS_FIELD) };
+struct tapir_arp_stats { TAPIR_ARP_STATS(TAPIR_STATS_FIELD) };
+struct tapir_ip_stats { TAPIR_IP_STATS(TAPIR_STATS_FIELD) };
+struct tapir_icmp_stats { TAPIR_ICMP_STATS(TAPIR_STATS_FIELD) };
+struct tapir_mem_stats { TAPIR_MEM_STATS(TAPIR_STATS_FIELD) };
+#undef TAPIR_STATS_FIELD
+
+struct tapir_stats {
+    struct tapir_eth_stats eth;
+    struct tapir_arp_stats arp;
+    struct tapir_ip_stats ip;
+    struct tapir_icmp_stats icmp;
+    struct tapir_mem_stats mem;
+};
+
+const struct tapir_stats *tapir_stats(const struct tapir_stack *st);
+/* Prints every counter, per layer, in the style of `netstat -s`. */
+void tapir_stats_print(const struct tapir_stack *st, FILE *out);
+
+/* Parses "eth,arp,ip,icmp" (or "all") into trace bits. Returns 0, or -EINVAL naming nothing. */
+int tapir_trace_parse(const char *list, unsigned *mask);
+
+/* Flushes the pcap and trace streams (the stack buffers them). */
+void tapir_flush(struct tapir_stack *st);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
