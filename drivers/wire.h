@@ -1,0 +1,43 @@
+/* SPDX-License-Identifier: MIT */
+/* wire.h: an in-memory Ethernet link between two stacks in one process, with seeded loss,
+ * duplication, reordering, delay and corruption, running in virtual time. */
+#ifndef TAPIR_WIRE_H
+#define TAPIR_WIRE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "tapir/stack.h"
+
+/* Probabilities are in parts per million of frames. */
+struct wire_faults {
+    uint32_t loss_ppm;
+    uint32_t dup_ppm;
+    uint32_t reorder_ppm;   /* such a frame is held back by up to reorder_us more */
+    uint32_t corrupt_ppm;   /* one random bit flipped */
+    uint64_t delay_us;      /* one-way propagation delay */
+    uint64_t reorder_us;
+};
+
+struct wire_stats {
+    uint64_t sent, delivered, lost, duplicated, reordered, corrupted, overflow;
+};
+
+struct wire;
+
+/* A link with at most max_in_flight frames on it (more are counted as overflow and lost). */
+struct wire *wire_new(const struct wire_faults *faults, uint64_t seed, unsigned max_in_flight);
+void wire_free(struct wire *w);
+/* The driver for end 0 or 1: frames sent through it arrive at the other end's stack. */
+struct tapir_driver wire_driver(struct wire *w, int end);
+void wire_attach(struct wire *w, int end, struct tapir_stack *st);
+void wire_set_faults(struct wire *w, const struct wire_faults *faults);
+
+/* Virtual time. The clock starts at start_us; wire_run advances it, delivering frames and
+ * firing both stacks' timers in order, until until_us or until *stop becomes non-zero. */
+void wire_set_now(struct wire *w, uint64_t now_us);
+uint64_t wire_now(const struct wire *w);
+void wire_run(struct wire *w, uint64_t until_us, const int *stop);
+const struct wire_stats *wire_stats(const struct wire *w);
+
+#endif

@@ -1,0 +1,77 @@
+#!/usr/bin/env python3
+"""make_corpus.py: writes the seed corpus for fuzz_input: valid frames in its record format
+([time step][length, 2 bytes][frame]), so the fuzzer starts from inputs that reach deep."""
+import os
+import struct
+import sys
+
+OUR_MAC = bytes.fromhex("027461706972")
+HOST_MAC = bytes.fromhex("020000000001")
+OUR_IP = bytes([10, 0, 0, 2])
+HOST_IP = bytes([10, 0, 0, 1])
+
+
+def csum(b):
+    if len(b) % 2:
+        b += b"\0"
+    s = sum(struct.unpack("!%dH" % (len(b) // 2), b))
+    while s >> 16:
+        s = (s & 0xFFFF) + (s >> 16)
+    return (~s) & 0xFFFF
+
+
+def eth(payload, etype=0x0800, dst=OUR_MAC):
+    return dst + HOST_MAC + struct.pack("!H", etype) + payload
+
+
+def ip(payload, proto=1, ident=1, frag=0, src=HOST_IP, dst=OUR_IP, total=None):
+    total = total if total is not None else 20 + len(payload)
+    h = struct.pack("!BBHHHBBH4s4s", 0x45, 0, total, ident, frag, 64, proto, 0, src, dst)
+    h = h[:10] + struct.pack("!H", csum(h)) + h[12:]
+    return h + payload
+
+
+def icmp_echo(data, ident=7, seq=1, typ=8):
+    m = struct.pack("!BBHHH", typ, 0, 0, ident, seq) + data
+    return m[:2] + struct.pack("!H", csum(m)) + m[4:]
+
+
+def arp(op, tpa=OUR_IP, spa=HOST_IP, sha=HOST_MAC):
+    return struct.pack("!HHBBH", 1, 0x0800, 6, 4, op) + sha + spa + b"\0" * 6 + tpa
+
+
+def record(frame, step=0):
+    return bytes([step]) + struct.pack("!H", len(frame)) + frame
+
+
+def fragments(payload, ident, chunk=1480):
+    out = []
+    for off in range(0, len(payload), chunk):
+        piece = payload[off:off + chunk]
+        mf = 0x2000 if off + chunk < len(payload) else 0
+        out.append(eth(ip(piece, ident=ident, frag=mf | off // 8, total=20 + len(piece))))
+    return out
+
+
+def main(outdir):
+    os.makedirs(outdir, exist_ok=True)
+    big = icmp_echo(bytes(range(256)) * 16)
+    seeds = {
+        "arp_request": record(eth(arp(1), 0x0806, b"\xff" * 6)),
+        "arp_reply": record(eth(arp(2), 0x0806)),
+        "ping": record(eth(ip(icmp_echo(b"abcdefgh" * 7)))),
+        "ping_empty": record(eth(ip(icmp_echo(b"")))),
+        "unknown_proto": record(eth(ip(b"\0" * 16, proto=99))),
+        "frag_ping": b"".join(record(f) for f in fragments(big, 42)),
+        "frag_reverse": b"".join(record(f, 1) for f in reversed(fragments(big, 43))),
+        "frag_incomplete": record(fragments(big, 44)[0], 5),
+        "dest_unreach": record(eth(ip(struct.pack("!BBHI", 3, 3, 0, 0) +
+                                      ip(b"\0" * 8, proto=17, src=OUR_IP, dst=HOST_IP)))),
+    }
+    for name, blob in seeds.items():
+        with open(os.path.join(outdir, name), "wb") as f:
+            f.write(blob)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(__file__), "corpus"))
