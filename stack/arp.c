@@ -336,7 +336,7 @@ void arp_output(struct tapir_stack *st, struct pkb *p, uint32_t next_hop)
     if (!e) {
         e = arp_entry_new(st, next_hop);
         arp_set_state(st, e, ARP_INCOMPLETE);
-        e->retries_left = (uint8_t)(st->cfg.arp_retries - 1);
+        e->retries_left = st->cfg.arp_retries - 1;
         arp_send_request(st, next_hop);
         timer_arm(st, &e->timer, st->now_us + st->cfg.arp_retry_us);
     }

@@ -19,7 +19,7 @@ struct arp_entry {
     uint32_t ip;                    /* host byte order */
     uint8_t mac[ETH_ADDR_LEN];
     uint8_t state;                  /* enum arp_entry_state */
-    uint8_t retries_left;
+    unsigned retries_left;
     struct pkb_queue pending;       /* frames waiting for the answer, bounded */
     struct tapir_timer timer;       /* retry while INCOMPLETE, expiry while REACHABLE */
     struct arp_entry *hash_next;    /* bucket chain */

@@ -17,7 +17,7 @@
 
 void icmp_init(struct tapir_stack *st)
 {
-    st->icmp.tokens_milli = (uint64_t)st->cfg.icmp_err_burst * 1000u;
+    st->icmp.tokens_micro = (uint64_t)st->cfg.icmp_err_burst * 1000000u;
     st->icmp.refill_us = 0;
 }
 
@@ -47,9 +47,10 @@ static void icmp_echo(struct tapir_stack *st, struct pkb *p, const struct ip_in 
     m[0] = ICMP_ECHO_REPLY;
     icmp_finish(m, p->len);
     struct ip_out out = {.dst = ip->src, .proto = IPPROTO_ICMP_, .tos = ip->tos};
-    st->stats.icmp.tx_msgs++;
-    st->stats.icmp.tx_echo_replies++;
-    ipv4_output(st, p, &out);
+    if (ipv4_output(st, p, &out) == 0) {
+        st->stats.icmp.tx_msgs++;
+        st->stats.icmp.tx_echo_replies++;
+    }
 }
 
 static void icmp_echo_reply(struct tapir_stack *st, struct pkb *p, const struct ip_in *ip)
@@ -127,17 +128,19 @@ void icmp_input(struct tapir_stack *st, struct pkb *p, const struct ip_in *ip)
 static bool icmp_rate_allows(struct tapir_stack *st)
 {
     struct icmp_state *ic = &st->icmp;
-    uint64_t cap = (uint64_t)st->cfg.icmp_err_burst * 1000u;
+    uint64_t cap = (uint64_t)st->cfg.icmp_err_burst * 1000000u;
     uint64_t elapsed_us = st->now_us - ic->refill_us;
     ic->refill_us = st->now_us;
     if (elapsed_us > 60000000u) /* a minute refills any bucket; keeps the product small */
         elapsed_us = 60000000u;
-    ic->tokens_milli += elapsed_us * st->cfg.icmp_err_per_s / 1000u;
-    if (ic->tokens_milli > cap)
-        ic->tokens_milli = cap;
-    if (ic->tokens_milli < 1000u)
+    /* per_s tokens a second is per_s millionths of a token a microsecond: exact, so no
+     * rounding is lost however often we are asked. */
+    ic->tokens_micro += elapsed_us * st->cfg.icmp_err_per_s;
+    if (ic->tokens_micro > cap)
+        ic->tokens_micro = cap;
+    if (ic->tokens_micro < 1000000u)
         return false;
-    ic->tokens_milli -= 1000u;
+    ic->tokens_micro -= 1000000u;
     return true;
 }
 
@@ -187,13 +190,14 @@ void icmp_send_error(struct tapir_stack *st, const struct ip_in *ip, const uint8
     char a[IP_STR_LEN];
     tapir_trace(st, TAPIR_TRACE_ICMP, "icmp: send error type %u code %u to %s", type, code,
                 ip_str(ip->src, a));
+    struct ip_out out = {.dst = ip->src, .proto = IPPROTO_ICMP_};
+    if (ipv4_output(st, p, &out) < 0)
+        return;
     s->tx_msgs++;
     if (type == ICMP_DEST_UNREACH)
         s->tx_dest_unreach++;
     else if (type == ICMP_TIME_EXCEEDED)
         s->tx_time_exceeded++;
-    struct ip_out out = {.dst = ip->src, .proto = IPPROTO_ICMP_};
-    ipv4_output(st, p, &out);
 }
 
 int icmp_send_echo_request(struct tapir_stack *st, uint32_t dst, uint16_t id, uint16_t seq,
@@ -212,8 +216,11 @@ int icmp_send_echo_request(struct tapir_stack *st, uint32_t dst, uint16_t id, ui
     if (len_bytes)
         memcpy(m + ICMP_HDR_LEN, data, len_bytes);
     icmp_finish(m, p->len);
-    st->stats.icmp.tx_msgs++;
-    st->stats.icmp.tx_echo_requests++;
     struct ip_out out = {.dst = dst, .proto = IPPROTO_ICMP_};
-    return ipv4_output(st, p, &out);
+    int rc = ipv4_output(st, p, &out);
+    if (rc == 0) {
+        st->stats.icmp.tx_msgs++;
+        st->stats.icmp.tx_echo_requests++;
+    }
+    return rc;
 }

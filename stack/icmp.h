@@ -42,7 +42,7 @@ struct icmp_error {
 typedef void (*icmp_error_fn)(struct tapir_stack *st, const struct icmp_error *err);
 
 struct icmp_state {
-    uint64_t tokens_milli;      /* token bucket for errors, in thousandths of a token */
+    uint64_t tokens_micro;      /* token bucket for errors, in millionths of a token */
     uint64_t refill_us;         /* when tokens were last added */
     icmp_echo_reply_fn echo_reply_cb;
     void *echo_reply_ctx;

@@ -141,6 +141,7 @@ static void frag_timer_fired(struct tapir_stack *st, struct tapir_timer *t)
         struct ip_in ip = {
             .src = s->src, .dst = s->dst, .proto = s->proto, .id = s->id,
             .hdr_len = (uint8_t)((s->first_hdr[0] & 0xfu) * 4u), .hdr = s->first_hdr,
+            .to_broadcast = ipv4_is_broadcast(st, s->dst),
         };
         icmp_send_error(st, &ip, s->first_hdr + ip.hdr_len, s->first_len - ip.hdr_len,
                         ICMP_TIME_EXCEEDED, ICMP_EXC_FRAGTIME);
@@ -240,8 +241,8 @@ void ipfrag_input(struct tapir_stack *st, struct pkb *p, const struct ip_in *ip)
         frag_fail(st, s, bad, "inconsistent fragment");
         goto drop;
     }
-    if (!added)
-        c->frag_dup++;
+    if (!added && !(!ip->more_fragments && !s->payload_len))
+        c->frag_dup++; /* nothing new: not even the end of the datagram */
     if (!ip->more_fragments)
         s->payload_len = end;
     if (end > s->max_end)

@@ -173,7 +173,11 @@ int ipv4_output(struct tapir_stack *st, struct pkb *p, const struct ip_out *out_
         return rc;
     }
     size_t total_len = IPV4_HDR_MIN + p->len;
-    if (total_len > IPV4_MAX_TOTAL || (total_len > st->cfg.mtu_bytes && out.dont_fragment)) {
+    if (total_len > IPV4_MAX_TOTAL) {
+        ipv4_drop(st, p, &st->stats.ip.drop_too_big, "longer than 65535 bytes");
+        return -EMSGSIZE;
+    }
+    if (total_len > st->cfg.mtu_bytes && out.dont_fragment) {
         ipv4_drop(st, p, &st->stats.ip.drop_needs_frag, "too big for the MTU and DF");
         return -EMSGSIZE;
     }

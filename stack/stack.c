@@ -156,6 +156,7 @@ int tapir_input(struct tapir_stack *st, const void *frame, size_t len_bytes, uin
     if (len_bytes > cap) {
         st->now_us = now_us;
         st->stats.eth.rx_frames++;
+        st->stats.eth.rx_bytes += len_bytes;
         st->stats.eth.drop_oversize++;
         pcap_record(st, buf, n);
         pkb_free(st, p);

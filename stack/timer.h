@@ -31,7 +31,9 @@ int timer_arm(struct tapir_stack *st, struct tapir_timer *t, uint64_t deadline_u
 void timer_cancel(struct tapir_stack *st, struct tapir_timer *t);
 static inline bool timer_armed(const struct tapir_timer *t) { return t->heap_index != TIMER_IDLE; }
 
-/* Fires every timer due at or before now_us, earliest first. */
+/* Fires every timer due at or before now_us, earliest first. A timer that re-arms itself for
+ * a deadline at or before now_us fires again in the same call, so callbacks always re-arm
+ * into the future (now + a positive interval). */
 void timers_run(struct tapir_stack *st, uint64_t now_us);
 uint64_t timers_next_deadline(const struct timer_heap *h);
 void timer_heap_free(struct tapir_stack *st, struct timer_heap *h);

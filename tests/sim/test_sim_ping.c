@@ -81,6 +81,7 @@ static void sim_stop(struct sim *s)
     for (int i = 0; i < 2; i++)
         tapir_stack_free(s->st[i]);
     fclose(s->pcap);
+    free(s->pcap_buf);
     wire_free(s->wire);
 }
 
@@ -195,7 +196,6 @@ static char *lossy_capture(uint64_t seed, size_t *len)
     memcpy(copy, s.pcap_buf, s.pcap_len);
     *len = s.pcap_len;
     sim_stop(&s);
-    free(s.pcap_buf);
     return copy;
 }
 

@@ -133,6 +133,7 @@ void tapir_rx_drop(struct tapir_stack *st);
     X(drop_unknown_proto, "dropped: unknown protocol")                                             \
     X(drop_no_route, "outgoing packets dropped: no route")                                         \
     X(drop_needs_frag, "outgoing packets dropped: too big and DF set")                             \
+    X(drop_too_big, "outgoing packets dropped: longer than 65535 bytes")                           \
     X(drop_no_buffer, "outgoing packets dropped: no free packet buffer")                           \
     X(frag_rx, "fragments received")                                                               \
     X(frag_reassembled, "packets reassembled ok")                                                  \
