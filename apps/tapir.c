@@ -263,6 +263,11 @@ int main(int argc, char **argv)
         return EXIT_USAGE;
     }
     o.cfg.pcap_out = pcap;
+    struct timespec wall;
+    clock_gettime(CLOCK_REALTIME, &wall);
+    o.cfg.pcap_clock_offset_us =
+        (int64_t)((uint64_t)wall.tv_sec * 1000000u + (uint64_t)wall.tv_nsec / 1000u) -
+        (int64_t)monotonic_us();
     o.cfg.trace_out = stdout;
     struct tapir_driver drv = {.send = tap_send, .ctx = &tap};
     struct tapir_stack *st = tapir_stack_new(&o.cfg, &drv);

@@ -32,8 +32,14 @@ int tap_open(struct tap_dev *tap, const char *name, char *msg, size_t msg_len)
     int fd = open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC);
     if (fd < 0) {
         int e = errno;
-        snprintf(msg, msg_len, "cannot open /dev/net/tun: %s (is the tun module loaded?)",
-                 strerror(e));
+        if (e == EACCES || e == EPERM)
+            snprintf(msg, msg_len,
+                     "cannot open /dev/net/tun: permission denied; run as root, or make the tap "
+                     "yours with 'scripts/tap-up %s --user $USER'",
+                     name);
+        else
+            snprintf(msg, msg_len, "cannot open /dev/net/tun: %s (is the tun module loaded?)",
+                     strerror(e));
         return -e;
     }
     struct ifreq ifr;

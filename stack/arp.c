@@ -81,6 +81,7 @@ static void arp_entry_release(struct tapir_stack *st, struct arp_entry *e, uint6
 {
     struct arp_cache *c = &st->arp;
     *drop_counter += e->pending.count;
+    c->pending_total -= e->pending.count;
     pkb_queue_purge(st, &e->pending);
     timer_cancel(st, &e->timer);
     hash_unlink(c, e);
@@ -242,6 +243,7 @@ static void arp_entry_resolved(struct tapir_stack *st, struct arp_entry *e, cons
     lru_push_front(&st->arp, e);
     timer_arm(st, &e->timer, st->now_us + st->cfg.arp_reachable_us);
     struct pkb *q;
+    st->arp.pending_total -= e->pending.count;
     while ((q = pkb_queue_pop(&e->pending)))
         eth_output(st, q, e->mac, ETH_TYPE_IPV4);
 }
@@ -340,10 +342,12 @@ void arp_output(struct tapir_stack *st, struct pkb *p, uint32_t next_hop)
         arp_send_request(st, next_hop);
         timer_arm(st, &e->timer, st->now_us + st->cfg.arp_retry_us);
     }
-    if (e->pending.count >= st->cfg.arp_pending_frames) {
+    if (e->pending.count >= st->cfg.arp_pending_frames ||
+        st->arp.pending_total >= st->cfg.arp_pending_total) {
         st->stats.arp.drop_pending_full++;
         pkb_free(st, p);
         return;
     }
+    st->arp.pending_total++;
     pkb_queue_push(&e->pending, p);
 }

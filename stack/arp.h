@@ -32,6 +32,7 @@ struct arp_cache {
     unsigned bucket_mask;
     struct arp_entry *lru_head, *lru_tail; /* entries in use */
     struct arp_entry *free_list;
+    unsigned pending_total;         /* frames waiting in all pending queues */
 };
 
 int arp_init(struct tapir_stack *st);

@@ -37,9 +37,10 @@ void pcap_record(struct tapir_stack *st, const uint8_t *frame, size_t len_bytes)
     if (!f)
         return;
     pcap_begin(st);
+    uint64_t t_us = st->now_us + (uint64_t)st->cfg.pcap_clock_offset_us;
     struct pcap_record_header r = {
-        .ts_sec = (uint32_t)(st->now_us / 1000000u),
-        .ts_usec = (uint32_t)(st->now_us % 1000000u),
+        .ts_sec = (uint32_t)(t_us / 1000000u),
+        .ts_usec = (uint32_t)(t_us % 1000000u),
         .incl_len = (uint32_t)len_bytes,
         .orig_len = (uint32_t)len_bytes,
     };

@@ -16,6 +16,7 @@ void tapir_config_defaults(struct tapir_config *cfg)
     cfg->pkb_large_frames = 24;
     cfg->arp_cache_entries = 256;
     cfg->arp_pending_frames = 64;     /* a 64 KiB datagram is 45 fragments at MTU 1500 */
+    cfg->arp_pending_total = 256;     /* a quarter of the pool: spoofed sources cannot pin it */
     cfg->arp_retries = 3;             /* Linux's mcast_solicit */
     cfg->arp_retry_us = 1000000;      /* Linux's retrans_time, 1 s */
     cfg->arp_reachable_us = 60000000; /* RFC 1122 §2.3.2.1 leaves the timeout to us: a minute */
@@ -31,7 +32,8 @@ static int config_check(const struct tapir_config *cfg)
         return -EINVAL;
     if (cfg->pkb_frames < 8 || cfg->pkb_large_frames < 1 || cfg->arp_cache_entries < 1)
         return -EINVAL;
-    if (cfg->ipfrag_max_datagrams < 1 || cfg->arp_retries < 1 || eth_is_group(cfg->mac))
+    if (cfg->ipfrag_max_datagrams < 1 || cfg->arp_retries < 1 || cfg->arp_pending_total < 1 ||
+        eth_is_group(cfg->mac))
         return -EINVAL;
     return 0;
 }

@@ -356,6 +356,33 @@ static void test_pending_queue_is_bounded(void **state)
         assert_ping_to(&out[i], fx_peer_mac, FX_PEER_IP, (uint16_t)(i + 1)); /* the first four */
 }
 
+/* Spoofed sources that never answer must not pin the whole buffer pool: all pending queues
+ * together hold at most arp_pending_total frames, and resolving one frees its share. */
+static void test_pending_frames_are_bounded_across_neighbours(void **state)
+{
+    struct fixture *f = *state;
+    struct tapir_config cfg;
+    fx_config(&cfg);
+    cfg.arp_pending_total = 5;
+    fx_restart(f, &cfg);
+    for (uint16_t seq = 1; seq <= 4; seq++)
+        fx_send_ping(f, FX_PEER_IP, 1, seq, NULL, 0);
+    for (uint16_t seq = 1; seq <= 3; seq++)
+        fx_send_ping(f, FX_IP(10, 0, 0, 9), 1, seq, NULL, 0);
+    fx_clear(f);
+    assert_int_equal(fx_stats(f)->arp.drop_pending_full, 2);
+    assert_int_equal(fx_stats(f)->mem.pkb_in_use, 5);
+    struct fx_arp a = fx_arp_reply(fx_peer_mac, FX_PEER_IP, fx_our_mac, FX_OUR_IP);
+    fx_inject_arp(f, fx_our_mac, &a);
+    size_t n;
+    fx_take_all(f, &n);
+    assert_int_equal(n, 4);
+    /* The peer's four left the queues: the other neighbour may queue again. */
+    fx_send_ping(f, FX_IP(10, 0, 0, 9), 1, 4, NULL, 0);
+    assert_int_equal(fx_stats(f)->arp.drop_pending_full, 2);
+    assert_int_equal(fx_stats(f)->mem.pkb_in_use, 2);
+}
+
 static void test_reply_for_pending_entry_resolves_even_when_not_for_us(void **state)
 {
     struct fixture *f = *state;
@@ -498,6 +525,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_late_reply_after_give_up_is_not_for_a_known_entry,
                                         fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_pending_queue_is_bounded, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_pending_frames_are_bounded_across_neighbours,
+                                        fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_reply_for_pending_entry_resolves_even_when_not_for_us,
                                         fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_entry_expires_after_reachable_time, fx_setup,

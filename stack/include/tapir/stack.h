@@ -44,12 +44,16 @@ struct tapir_config {
     FILE *trace_out;            /* trace lines go here when a bit of trace_mask is set */
     unsigned trace_mask;        /* enum tapir_trace_bit */
     FILE *pcap_out;             /* every frame in and out, as a pcap file; NULL for none */
+    int64_t pcap_clock_offset_us; /* added to now_us in pcap timestamps: a program on a real
+                                   * link passes wall clock minus monotonic so captures line up
+                                   * with tcpdump; simulations leave 0 and stay reproducible */
 
     /* Bounds. Every queue has one, and a counter for what it turned away. */
     unsigned pkb_frames;        /* MTU-sized packet buffers, allocated on first use, then kept */
     unsigned pkb_large_frames;  /* 64 KiB buffers for reassembly and big datagrams */
     unsigned arp_cache_entries;
     unsigned arp_pending_frames;    /* frames held per unresolved neighbour */
+    unsigned arp_pending_total;     /* frames held for all unresolved neighbours together */
     unsigned arp_retries;           /* requests sent before giving up on a neighbour */
     uint64_t arp_retry_us;          /* between those requests */
     uint64_t arp_reachable_us;      /* how long a learned entry lives without being refreshed */
