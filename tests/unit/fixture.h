@@ -54,6 +54,9 @@ struct fixture {
 
 /* --- set-up --- */
 
+/* A test with a fresh fixture: FX_TEST(test_x) in a cmocka test list. */
+#define FX_TEST(fn) cmocka_unit_test_setup_teardown(fn, fx_setup, fx_teardown)
+
 /* The fixture's configuration: defaults, 10.0.0.2/24, gateway 10.0.0.1, our MAC, fixed seed. */
 void fx_config(struct tapir_config *cfg);
 /* cmocka setup/teardown: *state becomes a struct fixture with a fresh stack. */

@@ -124,22 +124,15 @@ static void test_stack_output_checksums_verify(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_rfc1071_example_sums_to_ddf2, fx_setup, fx_teardown),
-        cmocka_unit_test_setup_teardown(test_all_zero_buffer_checksums_to_ffff, fx_setup,
-                                        fx_teardown),
-        cmocka_unit_test_setup_teardown(test_odd_length_pads_last_byte_with_zero, fx_setup,
-                                        fx_teardown),
-        cmocka_unit_test_setup_teardown(test_matches_reference_for_every_length_up_to_300, fx_setup,
-                                        fx_teardown),
-        cmocka_unit_test_setup_teardown(test_split_at_even_offsets_equals_whole, fx_setup,
-                                        fx_teardown),
-        cmocka_unit_test_setup_teardown(test_running_sum_over_megabyte_of_ones_folds_carries,
-                                        fx_setup, fx_teardown),
-        cmocka_unit_test_setup_teardown(test_buffer_containing_its_checksum_verifies_to_zero,
-                                        fx_setup, fx_teardown),
-        cmocka_unit_test_setup_teardown(test_odd_length_message_with_checksum_verifies_to_zero,
-                                        fx_setup, fx_teardown),
-        cmocka_unit_test_setup_teardown(test_stack_output_checksums_verify, fx_setup, fx_teardown),
+        FX_TEST(test_rfc1071_example_sums_to_ddf2),
+        FX_TEST(test_all_zero_buffer_checksums_to_ffff),
+        FX_TEST(test_odd_length_pads_last_byte_with_zero),
+        FX_TEST(test_matches_reference_for_every_length_up_to_300),
+        FX_TEST(test_split_at_even_offsets_equals_whole),
+        FX_TEST(test_running_sum_over_megabyte_of_ones_folds_carries),
+        FX_TEST(test_buffer_containing_its_checksum_verifies_to_zero),
+        FX_TEST(test_odd_length_message_with_checksum_verifies_to_zero),
+        FX_TEST(test_stack_output_checksums_verify),
     };
     return cmocka_run_group_tests_name("csum", tests, NULL, NULL);
 }

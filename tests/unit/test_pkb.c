@@ -232,26 +232,16 @@ static void test_queue_is_fifo_and_purge_returns_buffers(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_fresh_buffer_has_headroom_and_room_for_an_mtu_frame,
-                                        fx_setup, fx_teardown),
-        cmocka_unit_test_setup_teardown(test_put_push_pull_trim_move_the_view, fx_setup,
-                                        fx_teardown),
-        cmocka_unit_test_setup_teardown(test_push_whole_headroom_reaches_buffer_start, fx_setup,
-                                        fx_teardown),
-        cmocka_unit_test_setup_teardown(test_alloc_for_picks_the_pool_that_fits, fx_setup,
-                                        fx_teardown),
-        cmocka_unit_test_setup_teardown(test_small_pool_exhaustion_returns_null_and_counts,
-                                        fx_setup, fx_teardown),
-        cmocka_unit_test_setup_teardown(test_large_pool_exhaustion_returns_null_and_counts,
-                                        fx_setup, fx_teardown),
-        cmocka_unit_test_setup_teardown(test_input_with_pool_empty_drops_frame_as_no_buffer,
-                                        fx_setup, fx_teardown),
-        cmocka_unit_test_setup_teardown(test_buffers_are_reused_after_warm_up, fx_setup,
-                                        fx_teardown),
-        cmocka_unit_test_setup_teardown(test_pool_grows_only_to_what_was_used_at_once, fx_setup,
-                                        fx_teardown),
-        cmocka_unit_test_setup_teardown(test_queue_is_fifo_and_purge_returns_buffers, fx_setup,
-                                        fx_teardown),
+        FX_TEST(test_fresh_buffer_has_headroom_and_room_for_an_mtu_frame),
+        FX_TEST(test_put_push_pull_trim_move_the_view),
+        FX_TEST(test_push_whole_headroom_reaches_buffer_start),
+        FX_TEST(test_alloc_for_picks_the_pool_that_fits),
+        FX_TEST(test_small_pool_exhaustion_returns_null_and_counts),
+        FX_TEST(test_large_pool_exhaustion_returns_null_and_counts),
+        FX_TEST(test_input_with_pool_empty_drops_frame_as_no_buffer),
+        FX_TEST(test_buffers_are_reused_after_warm_up),
+        FX_TEST(test_pool_grows_only_to_what_was_used_at_once),
+        FX_TEST(test_queue_is_fifo_and_purge_returns_buffers),
     };
     return cmocka_run_group_tests_name("pkb", tests, NULL, NULL);
 }

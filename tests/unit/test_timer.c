@@ -259,22 +259,14 @@ static void test_firing_timer_can_arm_another_due_now_and_one_later(void **state
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_nothing_armed_means_no_deadline, fx_setup,
-                                        fx_teardown),
-        cmocka_unit_test_setup_teardown(test_many_timers_fire_in_deadline_order_once_each, fx_setup,
-                                        fx_teardown),
-        cmocka_unit_test_setup_teardown(test_one_late_run_fires_all_due_timers_earliest_first,
-                                        fx_setup, fx_teardown),
-        cmocka_unit_test_setup_teardown(
-            test_timer_due_exactly_now_fires_and_one_microsecond_later_does_not, fx_setup,
-            fx_teardown),
-        cmocka_unit_test_setup_teardown(test_cancelled_timers_never_fire, fx_setup, fx_teardown),
-        cmocka_unit_test_setup_teardown(test_rearming_an_armed_timer_moves_it, fx_setup,
-                                        fx_teardown),
-        cmocka_unit_test_setup_teardown(test_periodic_timer_rearms_itself_and_catches_up, fx_setup,
-                                        fx_teardown),
-        cmocka_unit_test_setup_teardown(test_firing_timer_can_arm_another_due_now_and_one_later,
-                                        fx_setup, fx_teardown),
+        FX_TEST(test_nothing_armed_means_no_deadline),
+        FX_TEST(test_many_timers_fire_in_deadline_order_once_each),
+        FX_TEST(test_one_late_run_fires_all_due_timers_earliest_first),
+        FX_TEST(test_timer_due_exactly_now_fires_and_one_microsecond_later_does_not),
+        FX_TEST(test_cancelled_timers_never_fire),
+        FX_TEST(test_rearming_an_armed_timer_moves_it),
+        FX_TEST(test_periodic_timer_rearms_itself_and_catches_up),
+        FX_TEST(test_firing_timer_can_arm_another_due_now_and_one_later),
     };
     return cmocka_run_group_tests_name("timer", tests, NULL, NULL);
 }
