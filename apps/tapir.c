@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "tap.h"
+#include "tapir/sock.h"
 #include "tapir/stack.h"
 
 #define EXIT_USAGE 2
@@ -31,8 +32,9 @@ static void usage(FILE *out)
     fprintf(out,
             "usage: tapir --tap NAME --ip ADDR/LEN [options]\n"
             "\n"
-            "A user-space TCP/IP host on a Linux TAP interface. It answers ARP and ping, and\n"
-            "prints its counters (netstat -s style) on SIGUSR1 and when it exits.\n"
+            "A user-space TCP/IP host on a Linux TAP interface. It answers ARP and ping, serves\n"
+            "UDP echo (port 7) and discard (port 9), and prints its counters (netstat -s style)\n"
+            "on SIGUSR1 and when it exits.\n"
             "\n"
             "  --tap NAME      TAP interface to attach to; it must exist (scripts/tap-up makes it)\n"
             "  --ip ADDR/LEN   our address and subnet, e.g. 10.0.0.2/24\n"
@@ -40,7 +42,7 @@ static void usage(FILE *out)
             "  --mac MAC       our Ethernet address (default 02:74:61:70:69:72)\n"
             "  --mtu BYTES     IP MTU, 68..9000 (default 1500)\n"
             "  --pcap FILE     write every frame in and out to FILE (pcap; tshark, Wireshark)\n"
-            "  --trace LIST    print a line per event for the layers in LIST: eth,arp,ip,icmp\n"
+            "  --trace LIST    print a line per event for the layers in LIST: eth,arp,ip,icmp,udp\n"
             "                  or all\n"
             "  --seed N        seed the PRNG (IP IDs, later ISNs and ports) to replay a run;\n"
             "                  by default a random seed is drawn and printed\n"
@@ -147,7 +149,7 @@ static int parse_args(int argc, char **argv, struct options *o)
         case 'p': o->pcap_path = optarg; break;
         case 'T':
             if (tapir_trace_parse(optarg, &o->cfg.trace_mask) < 0)
-                return fail_usage("--trace wants a list of eth,arp,ip,icmp or all, not '%s'",
+                return fail_usage("--trace wants a list of eth,arp,ip,icmp,udp or all, not '%s'",
                                   optarg);
             break;
         case 's':
@@ -203,8 +205,35 @@ static bool handle_signals(int sfd, struct tapir_stack *st)
     return stop;
 }
 
+/* The classic inetd services over UDP (RFC 862 echo, RFC 863 discard), served through the
+ * core's own socket calls. */
+struct services {
+    struct tapir_sock *echo, *discard;
+    uint8_t buf[65536];
+};
+
+static int open_service(struct tapir_stack *st, uint16_t port, struct tapir_sock **out)
+{
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(port)};
+    int rc = tapir_sock_open(st, SOCK_DGRAM, 0, out);
+    if (rc == 0 && (rc = tapir_sock_bind(*out, &sa)) < 0)
+        tapir_sock_close(*out);
+    return rc;
+}
+
+static void serve(struct services *sv)
+{
+    struct sockaddr_in from;
+    ssize_t n;
+    while ((n = tapir_sock_recvfrom(sv->echo, sv->buf, sizeof(sv->buf), 0, &from, NULL)) >= 0)
+        tapir_sock_sendto(sv->echo, sv->buf, (size_t)n, 0, &from); /* a failed echo is lost */
+    while (tapir_sock_recvfrom(sv->discard, sv->buf, sizeof(sv->buf), 0, NULL, NULL) >= 0)
+        ;
+}
+
 /* The driver loop: sleep in poll() until a frame arrives or the next timer is due. */
-static void run(struct tap_dev *tap, struct tapir_stack *st, int sfd, bool flush_each_wakeup)
+static void run(struct tap_dev *tap, struct tapir_stack *st, struct services *sv, int sfd,
+                bool flush_each_wakeup)
 {
     struct pollfd fds[2] = {{.fd = tap->fd, .events = POLLIN}, {.fd = sfd, .events = POLLIN}};
     for (;;) {
@@ -228,6 +257,7 @@ static void run(struct tap_dev *tap, struct tapir_stack *st, int sfd, bool flush
         if (fds[0].revents & POLLIN)
             tap_receive(tap, st, now);
         tapir_timers(st, monotonic_us());
+        serve(sv);
         if (flush_each_wakeup)
             tapir_flush(st);
         if ((fds[1].revents & POLLIN) && handle_signals(sfd, st))
@@ -282,12 +312,18 @@ int main(int argc, char **argv)
            o.cfg.prefix_len, tap.name, o.cfg.mac[0], o.cfg.mac[1], o.cfg.mac[2], o.cfg.mac[3],
            o.cfg.mac[4], o.cfg.mac[5], o.cfg.mtu_bytes);
     printf("tapir: try 'ping %s', 'ping -s 65507 %s', 'arping -I %s %s';\n"
+           "       UDP echo on port 7 and discard on 9: 'nc -u %s 7';\n"
            "       'kill -USR1 %d' prints the counters, Ctrl-C stops\n",
-           addr, addr, tap.name, addr, (int)getpid());
+           addr, addr, tap.name, addr, addr, (int)getpid());
     fflush(stdout);
 
+    static struct services sv;
+    if (open_service(st, 7, &sv.echo) < 0 || open_service(st, 9, &sv.discard) < 0) {
+        fprintf(stderr, "tapir: cannot open the UDP services\n");
+        return 1;
+    }
     tapir_start(st, monotonic_us());
-    run(&tap, st, sfd, pcap != NULL || o.cfg.trace_mask);
+    run(&tap, st, &sv, sfd, pcap != NULL || o.cfg.trace_mask);
     printf("tapir: stopping\n");
     tapir_stats_print(st, stdout);
     tapir_stack_free(st);

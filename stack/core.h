@@ -13,6 +13,7 @@
 #include "pkb.h"
 #include "tapir/stack.h"
 #include "timer.h"
+#include "udp.h"
 
 struct tapir_stack {
     struct tapir_config cfg;
@@ -30,6 +31,7 @@ struct tapir_stack {
     struct arp_cache arp;
     struct ipfrag_table frag;
     struct icmp_state icmp;
+    struct udp_table udp;
     int pcap_started;
 };
 

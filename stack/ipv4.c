@@ -108,6 +108,10 @@ void ipv4_deliver(struct tapir_stack *st, struct pkb *p, const struct ip_in *ip)
         st->stats.ip.rx_delivered++;
         icmp_input(st, p, ip);
         return;
+    case IPPROTO_UDP_:
+        st->stats.ip.rx_delivered++;
+        udp_input(st, p, ip);
+        return;
     default:
         /* RFC 1122 §3.2.2.1: a host should say "protocol unreachable" for a protocol it does
          * not speak (icmp_send_error refuses for broadcasts and later fragments). */

@@ -23,6 +23,8 @@ struct pkb {
     uint32_t len;      /* bytes from data to the end of the frame */
     uint32_t cap;      /* storage size in bytes */
     uint8_t size;      /* enum pkb_size: which pool it returns to */
+    uint16_t peer_port; /* set by a transport that queues the pkb: who sent it (host order) */
+    uint32_t peer_addr;
 };
 
 struct pkb_pool {

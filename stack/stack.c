@@ -24,6 +24,8 @@ void tapir_config_defaults(struct tapir_config *cfg)
     cfg->ipfrag_timeout_us = 30000000; /* Linux's ipfrag_time */
     cfg->icmp_err_burst = 50;          /* Linux's icmp_msgs_burst */
     cfg->icmp_err_per_s = 1000;        /* Linux's icmp_msgs_per_sec */
+    cfg->sock_rcvbuf_bytes = 256 * 1024;
+    cfg->sock_sndbuf_bytes = 256 * 1024;
 }
 
 static int config_check(const struct tapir_config *cfg)
@@ -85,6 +87,7 @@ struct tapir_stack *tapir_stack_new(const struct tapir_config *cfg, const struct
     st->ip_gateway = ntohl(cfg->gateway.s_addr);
     pkb_pools_init(st);
     icmp_init(st);
+    udp_init(st);
     if (arp_init(st) < 0 || ipfrag_init(st) < 0) {
         tapir_stack_free(st);
         errno = ENOMEM;
@@ -99,6 +102,7 @@ void tapir_stack_free(struct tapir_stack *st)
     if (!st)
         return;
     tapir_flush(st);
+    udp_free(st);
     arp_free(st);
     ipfrag_free(st);
     timer_heap_free(st, &st->timers);

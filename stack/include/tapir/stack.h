@@ -61,6 +61,8 @@ struct tapir_config {
     uint64_t ipfrag_timeout_us;     /* RFC 791 reassembly timer; Linux uses 30 s */
     unsigned icmp_err_burst;        /* token bucket for the ICMP errors we send */
     unsigned icmp_err_per_s;
+    unsigned sock_rcvbuf_bytes;     /* default SO_RCVBUF */
+    unsigned sock_sndbuf_bytes;     /* default SO_SNDBUF */
 };
 
 /* Fills in the defaults: MTU 1500, the buffers and timers Linux would use. Address, MAC and seed
@@ -171,6 +173,16 @@ void tapir_rx_drop(struct tapir_stack *st);
     X(err_ratelimited, "errors not sent: rate limit")                                              \
     X(err_suppressed, "errors not sent: about an ICMP error, broadcast or later fragment")
 
+#define TAPIR_UDP_STATS(X)                                                                         \
+    X(rx_datagrams, "datagrams received")                                                          \
+    X(tx_datagrams, "datagrams sent")                                                              \
+    X(rx_icmp_errors, "ICMP errors reported to sockets")                                           \
+    X(drop_truncated, "dropped: shorter than a UDP header")                                        \
+    X(drop_bad_length, "dropped: length field disagrees with the IP payload")                      \
+    X(drop_bad_checksum, "dropped: bad checksum")                                                  \
+    X(drop_no_port, "dropped: no socket on the port")                                              \
+    X(drop_rcvbuf, "dropped: receive buffer full")
+
 #define TAPIR_MEM_STATS(X)                                                                         \
     X(allocs, "allocations made (pools grow, then stop)")                                          \
     X(alloc_bytes, "bytes allocated")                                                              \
@@ -184,6 +196,7 @@ struct tapir_eth_stats { TAPIR_ETH_STATS(TAPIR_STATS_FIELD) };
 struct tapir_arp_stats { TAPIR_ARP_STATS(TAPIR_STATS_FIELD) };
 struct tapir_ip_stats { TAPIR_IP_STATS(TAPIR_STATS_FIELD) };
 struct tapir_icmp_stats { TAPIR_ICMP_STATS(TAPIR_STATS_FIELD) };
+struct tapir_udp_stats { TAPIR_UDP_STATS(TAPIR_STATS_FIELD) };
 struct tapir_mem_stats { TAPIR_MEM_STATS(TAPIR_STATS_FIELD) };
 #undef TAPIR_STATS_FIELD
 
@@ -192,6 +205,7 @@ struct tapir_stats {
     struct tapir_arp_stats arp;
     struct tapir_ip_stats ip;
     struct tapir_icmp_stats icmp;
+    struct tapir_udp_stats udp;
     struct tapir_mem_stats mem;
 };
 

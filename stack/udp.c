@@ -1,0 +1,214 @@
+/* SPDX-License-Identifier: MIT */
+/* udp.c: UDP input and output (RFC 768, RFC 1122 §4.1): length and checksum checks, the port
+ * table that finds a datagram's socket, ephemeral ports (RFC 6056), port unreachable, and
+ * ICMP errors turned into socket errors. */
+#include "udp.h"
+
+#include <errno.h>
+
+#include "bytes.h"
+#include "core.h"
+#include "csum.h"
+#include "icmp.h"
+#include "ipv4.h"
+#include "sock.h"
+
+static void udp_icmp_error(struct tapir_stack *st, const struct icmp_error *err);
+
+void udp_init(struct tapir_stack *st) { st->icmp.error_handlers[IPPROTO_UDP_] = udp_icmp_error; }
+
+void udp_free(struct tapir_stack *st)
+{
+    while (st->udp.all)
+        tapir_sock_close(st->udp.all);
+}
+
+/* RFC 768: the checksum covers a pseudo header (addresses, protocol, UDP length) too. */
+static uint32_t udp_pseudo_sum(uint32_t src, uint32_t dst, uint16_t udp_len)
+{
+    uint8_t ph[12];
+    put_be32(ph, src);
+    put_be32(ph + 4, dst);
+    ph[8] = 0;
+    ph[9] = IPPROTO_UDP_;
+    put_be16(ph + 10, udp_len);
+    return csum_add(0, ph, sizeof(ph));
+}
+
+static unsigned port_bucket(uint16_t port) { return (port * 40503u >> 8) % UDP_PORT_BUCKETS; }
+
+void udp_port_link(struct tapir_stack *st, struct tapir_sock *s)
+{
+    struct tapir_sock **head = &st->udp.ports[port_bucket(s->local_port)];
+    s->port_next = *head;
+    *head = s;
+}
+
+void udp_port_unlink(struct tapir_stack *st, struct tapir_sock *s)
+{
+    struct tapir_sock **pp = &st->udp.ports[port_bucket(s->local_port)];
+    while (*pp && *pp != s)
+        pp = &(*pp)->port_next;
+    if (*pp)
+        *pp = s->port_next;
+    s->port_next = NULL;
+}
+
+/* Would binding (addr, port) clash with a socket already there? Two sockets may share a port
+ * when their addresses differ and neither is the wildcard, or when both set SO_REUSEADDR. */
+bool udp_port_in_use(struct tapir_stack *st, uint32_t addr, uint16_t port, bool reuseaddr)
+{
+    for (struct tapir_sock *s = st->udp.ports[port_bucket(port)]; s; s = s->port_next) {
+        if (s->local_port != port)
+            continue;
+        if (s->local_addr && addr && s->local_addr != addr)
+            continue;
+        if (!(reuseaddr && s->reuseaddr))
+            return true;
+    }
+    return false;
+}
+
+int udp_pick_ephemeral(struct tapir_stack *st, uint32_t addr, uint16_t *port)
+{
+    /* RFC 6056 §3.3.1, Algorithm 1: start at a random port in the range and walk up until
+     * one is free, so successive ports cannot be guessed. */
+    const uint32_t count = EPHEMERAL_PORT_MAX - EPHEMERAL_PORT_MIN + 1;
+    uint32_t next = EPHEMERAL_PORT_MIN + tapir_rand32(st) % count;
+    for (uint32_t i = 0; i < count; i++) {
+        if (!udp_port_in_use(st, addr, (uint16_t)next, false)) {
+            *port = (uint16_t)next;
+            return 0;
+        }
+        next = next == EPHEMERAL_PORT_MAX ? EPHEMERAL_PORT_MIN : next + 1;
+    }
+    return -EAGAIN; /* as Linux when the range is exhausted */
+}
+
+/* The best socket for a datagram: a connected socket whose peer matches beats one bound to
+ * our exact address, which beats one bound to the wildcard. */
+static struct tapir_sock *udp_lookup(struct tapir_stack *st, const struct ip_in *ip,
+                                     uint16_t sport, uint16_t dport)
+{
+    struct tapir_sock *best = NULL;
+    int best_score = -1;
+    for (struct tapir_sock *s = st->udp.ports[port_bucket(dport)]; s; s = s->port_next) {
+        if (s->local_port != dport)
+            continue;
+        if (s->local_addr && s->local_addr != ip->dst)
+            continue; /* bound to our unicast address: broadcasts are not for it */
+        if (s->connected && (s->remote_addr != ip->src || s->remote_port != sport))
+            continue;
+        int score = (s->local_addr ? 1 : 0) + (s->connected ? 2 : 0);
+        if (score > best_score) {
+            best = s;
+            best_score = score;
+        }
+    }
+    return best;
+}
+
+static void udp_drop(struct tapir_stack *st, struct pkb *p, uint64_t *counter, const char *why)
+{
+    (*counter)++;
+    tapir_trace(st, TAPIR_TRACE_UDP, "udp: drop %s, %u bytes", why, p->len);
+    pkb_free(st, p);
+}
+
+void udp_input(struct tapir_stack *st, struct pkb *p, const struct ip_in *ip)
+{
+    struct tapir_udp_stats *c = &st->stats.udp;
+    if (p->len < UDP_HDR_LEN)
+        return udp_drop(st, p, &c->drop_truncated, "truncated");
+    const uint8_t *h = p->data;
+    uint16_t sport = get_be16(h), dport = get_be16(h + 2), udp_len = get_be16(h + 4);
+    /* RFC 768: the length covers header and data; a longer IP payload is padding. */
+    if (udp_len < UDP_HDR_LEN || udp_len > p->len)
+        return udp_drop(st, p, &c->drop_bad_length, "bad length");
+    pkb_trim(p, udp_len);
+    /* RFC 768 / RFC 1122 §4.1.3.4: a zero checksum means the sender computed none. */
+    if (get_be16(h + 6) != 0 &&
+        csum_fold(csum_add(udp_pseudo_sum(ip->src, ip->dst, udp_len), h, udp_len)) != 0)
+        return udp_drop(st, p, &c->drop_bad_checksum, "bad checksum");
+    char a[IP_STR_LEN];
+    tapir_trace(st, TAPIR_TRACE_UDP, "udp: in %s:%u > :%u len %u", ip_str(ip->src, a), sport,
+                dport, udp_len - UDP_HDR_LEN);
+    struct tapir_sock *s = udp_lookup(st, ip, sport, dport);
+    if (!s) {
+        /* RFC 1122 §4.1.3.1: port unreachable (icmp_send_error stays quiet for broadcasts). */
+        icmp_send_error(st, ip, p->data, p->len, ICMP_DEST_UNREACH, ICMP_PORT_UNREACH);
+        return udp_drop(st, p, &c->drop_no_port, "no socket");
+    }
+    if (s->rx_queued_bytes + p->cap > s->rcvbuf_bytes)
+        return udp_drop(st, p, &c->drop_rcvbuf, "receive buffer full");
+    pkb_pull(p, UDP_HDR_LEN);
+    p->peer_addr = ip->src;
+    p->peer_port = sport;
+    c->rx_datagrams++;
+    sock_enqueue(s, p);
+}
+
+int udp_output(struct tapir_stack *st, struct tapir_sock *s, const void *buf, size_t len,
+               uint32_t dst, uint16_t dport)
+{
+    struct pkb *p = pkb_alloc_for(st, UDP_HDR_LEN + len);
+    if (!p)
+        return -ENOBUFS;
+    if (len)
+        memcpy(pkb_put(p, len), buf, len);
+    uint8_t *h = pkb_push(p, UDP_HDR_LEN);
+    uint32_t src = s->local_addr ? s->local_addr : st->ip_addr;
+    uint16_t udp_len = (uint16_t)(UDP_HDR_LEN + len);
+    put_be16(h, s->local_port);
+    put_be16(h + 2, dport);
+    put_be16(h + 4, udp_len);
+    put_be16(h + 6, 0);
+    uint16_t sum = csum_fold(csum_add(udp_pseudo_sum(src, dst, udp_len), h, udp_len));
+    put_be16(h + 6, sum ? sum : 0xffff); /* RFC 768: a computed zero is sent as all ones */
+    char a[IP_STR_LEN];
+    tapir_trace(st, TAPIR_TRACE_UDP, "udp: out :%u > %s:%u len %zu", s->local_port,
+                ip_str(dst, a), dport, len);
+    struct ip_out out = {.src = src, .dst = dst, .proto = IPPROTO_UDP_};
+    int rc = ipv4_output(st, p, &out);
+    if (rc == 0)
+        st->stats.udp.tx_datagrams++;
+    return rc;
+}
+
+/* The errno a connected socket reports for an ICMP error, as Linux's icmp_err_convert. */
+static int udp_icmp_errno(uint8_t type, uint8_t code)
+{
+    if (type == ICMP_DEST_UNREACH) {
+        switch (code) {
+        case 0: return ENETUNREACH;
+        case 1: return EHOSTUNREACH;
+        case ICMP_PROTO_UNREACH: return ENOPROTOOPT;
+        case ICMP_PORT_UNREACH: return ECONNREFUSED;
+        case ICMP_FRAG_NEEDED: return EMSGSIZE;
+        default: return EHOSTUNREACH;
+        }
+    }
+    if (type == ICMP_TIME_EXCEEDED)
+        return EHOSTUNREACH;
+    if (type == ICMP_PARAM_PROBLEM)
+        return EPROTO;
+    return 0; /* source quench: ignored (RFC 6633) */
+}
+
+static void udp_icmp_error(struct tapir_stack *st, const struct icmp_error *err)
+{
+    if (err->orig_l4_len < UDP_HDR_LEN)
+        return;
+    uint16_t sport = get_be16(err->orig_l4), dport = get_be16(err->orig_l4 + 2);
+    int e = udp_icmp_errno(err->type, err->code);
+    /* As Linux without IP_RECVERR: only a connected socket hears about errors, since only
+     * there does the error name the one peer the application talks to. */
+    for (struct tapir_sock *s = st->udp.ports[port_bucket(sport)]; e && s; s = s->port_next) {
+        if (s->local_port == sport && s->connected && s->remote_addr == err->orig_dst &&
+            s->remote_port == dport) {
+            st->stats.udp.rx_icmp_errors++;
+            sock_set_error(s, e);
+            return;
+        }
+    }
+}
