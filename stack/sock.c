@@ -158,14 +158,14 @@ ssize_t tapir_sock_sendto(struct tapir_sock *s, const void *buf, size_t len, int
     (void)flags; /* MSG_DONTWAIT and MSG_NOSIGNAL are what every core call does anyway */
     uint32_t addr = s->remote_addr;
     uint16_t port = s->remote_port;
+    if (s->connected && s->so_error)
+        return sock_take_error(s); /* as Linux: any send on the socket reports it */
     if (dst) {
         int rc = sock_addr_in(dst, &addr, &port);
         if (rc < 0)
             return rc;
     } else if (!s->connected) {
         return -EDESTADDRREQ;
-    } else if (s->so_error) {
-        return sock_take_error(s);
     }
     if (!buf && len)
         return -EFAULT;

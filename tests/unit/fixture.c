@@ -303,6 +303,37 @@ size_t fx_icmp_echo(uint8_t *buf, uint16_t id, uint16_t seq, const void *data, s
     return fx_icmp_build(buf, 8, 0, (uint32_t)id << 16 | seq, data, len);
 }
 
+uint16_t fx_udp_csum(uint32_t src, uint32_t dst, const uint8_t *udp, size_t udp_len)
+{
+    static uint8_t tmp[12 + 65536];
+    assert_true(udp_len <= 65536);
+    put32(tmp, src);
+    put32(tmp + 4, dst);
+    tmp[8] = 0;
+    tmp[9] = 17;
+    put16(tmp + 10, (uint16_t)udp_len);
+    memcpy(tmp + 12, udp, udp_len);
+    return fx_csum(tmp, 12 + udp_len);
+}
+
+size_t fx_udp_build(uint8_t *buf, uint32_t src, uint32_t dst, uint16_t sport, uint16_t dport,
+                    const void *payload, size_t len, int checksum)
+{
+    put16(buf, sport);
+    put16(buf + 2, dport);
+    put16(buf + 4, (uint16_t)(8 + len));
+    put16(buf + 6, 0);
+    if (len)
+        memmove(buf + 8, payload, len);
+    if (checksum >= 0) {
+        put16(buf + 6, (uint16_t)checksum);
+    } else {
+        uint16_t sum = fx_udp_csum(src, dst, buf, 8 + len);
+        put16(buf + 6, sum ? sum : 0xffff);
+    }
+    return 8 + len;
+}
+
 /* --- injecting --- */
 
 static uint8_t fx_scratch[65536 + 256];
@@ -337,6 +368,22 @@ void fx_inject_ping(struct fixture *f, uint16_t id, uint16_t seq, const void *da
     size_t n = fx_icmp_echo(icmp, id, seq, data, len);
     struct fx_ip ip = fx_ip_default();
     fx_inject_ip(f, fx_gw_mac, &ip, icmp, n);
+}
+
+void fx_inject_udp(struct fixture *f, uint32_t src, uint16_t sport, uint32_t dst, uint16_t dport,
+                   const void *payload, size_t len)
+{
+    static uint8_t udp[65536 + 8], ipb[65536 + 64];
+    assert_true(len + 8 <= sizeof(udp));
+    size_t n = fx_udp_build(udp, src, dst, sport, dport, payload, len, -1);
+    struct fx_ip ip = fx_ip_default();
+    ip.src = src;
+    ip.dst = dst;
+    ip.proto = 17;
+    n = fx_ip_build(ipb, &ip, udp, n);
+    n = fx_eth(fx_scratch, dst == FX_OUR_IP ? fx_our_mac : fx_bcast_mac, fx_gw_mac, 0x0800, ipb,
+               n);
+    fx_inject(f, fx_scratch, n);
 }
 
 void fx_learn(struct fixture *f, uint32_t ip, const uint8_t *mac)
@@ -442,6 +489,29 @@ struct fx_icmp_view fx_as_icmp(const struct fx_frame *fr, struct fx_ip_view *ip_
         .data = m + 8,
         .data_len = ip.payload_len - 8,
     };
+    if (ip_out)
+        *ip_out = ip;
+    return v;
+}
+
+struct fx_udp_view fx_as_udp(const struct fx_frame *fr, struct fx_ip_view *ip_out)
+{
+    struct fx_ip_view ip = fx_as_ip(fr);
+    assert_int_equal(ip.proto, 17);
+    assert_int_equal(ip.frag & 0x3fff, 0);
+    assert_true(ip.payload_len >= 8);
+    const uint8_t *u = ip.payload;
+    struct fx_udp_view v = {
+        .sport = fx_be16(u),
+        .dport = fx_be16(u + 2),
+        .len = fx_be16(u + 4),
+        .checksum = fx_be16(u + 6),
+        .data = u + 8,
+        .data_len = ip.payload_len - 8,
+    };
+    assert_int_equal(v.len, ip.payload_len);
+    assert_int_not_equal(v.checksum, 0);
+    assert_int_equal(fx_udp_csum(ip.src, ip.dst, u, v.len), 0);
     if (ip_out)
         *ip_out = ip;
     return v;

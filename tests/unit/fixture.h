@@ -124,6 +124,13 @@ size_t fx_icmp_build(uint8_t *buf, uint8_t type, uint8_t code, uint32_t rest, co
                      size_t len);
 size_t fx_icmp_echo(uint8_t *buf, uint16_t id, uint16_t seq, const void *data, size_t len);
 
+/* A UDP header and payload into buf (8 + len bytes) from sport to dport; checksum -1 computes
+ * the correct one over the src/dst pseudo header, otherwise that value is written. */
+size_t fx_udp_build(uint8_t *buf, uint32_t src, uint32_t dst, uint16_t sport, uint16_t dport,
+                    const void *payload, size_t len, int checksum);
+/* The UDP checksum check over the pseudo header and udp_len bytes at udp: 0 when correct. */
+uint16_t fx_udp_csum(uint32_t src, uint32_t dst, const uint8_t *udp, size_t udp_len);
+
 /* Fills buf with a recognisable pattern derived from seed. */
 void fx_pattern(uint8_t *buf, size_t len, unsigned seed);
 
@@ -136,6 +143,10 @@ void fx_inject_ip(struct fixture *f, const uint8_t *src_mac, const struct fx_ip 
                   const void *payload, size_t len);
 /* An echo request from 10.0.0.1 (gateway MAC) to us. */
 void fx_inject_ping(struct fixture *f, uint16_t id, uint16_t seq, const void *data, size_t len);
+/* A UDP datagram with a correct checksum from src:sport (gateway MAC) to dst:dport; the
+ * Ethernet destination is broadcast when dst is not our address. */
+void fx_inject_udp(struct fixture *f, uint32_t src, uint16_t sport, uint32_t dst, uint16_t dport,
+                   const void *payload, size_t len);
 /* Teaches the stack ip is at mac (an ARP request from it for our address) and drops the reply. */
 void fx_learn(struct fixture *f, uint32_t ip, const uint8_t *mac);
 void fx_learn_gateway(struct fixture *f); /* 10.0.0.1 at fx_gw_mac */
@@ -180,6 +191,14 @@ struct fx_arp_view fx_as_arp(const struct fx_frame *fr);
 struct fx_ip_view fx_as_ip(const struct fx_frame *fr);
 /* Asserts an unfragmented ICMP datagram with a valid ICMP checksum. */
 struct fx_icmp_view fx_as_icmp(const struct fx_frame *fr, struct fx_ip_view *ip_out);
+struct fx_udp_view {
+    uint16_t sport, dport, len, checksum;
+    const uint8_t *data;
+    size_t data_len;
+};
+/* Asserts an unfragmented UDP datagram whose length field matches the IP payload and whose
+ * checksum is nonzero and verifies over the pseudo header, and parses it. */
+struct fx_udp_view fx_as_udp(const struct fx_frame *fr, struct fx_ip_view *ip_out);
 /* Asserts frames are the fragments of one datagram (same id, in order, 8-byte aligned, MF on all
  * but the last, each within mtu) and puts the reassembled payload in out (cap bytes). Returns the
  * payload length. */

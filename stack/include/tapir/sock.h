@@ -24,8 +24,9 @@ int tapir_sock_open(struct tapir_stack *st, int type, int protocol, struct tapir
 /* Frees the socket; datagrams still queued are discarded. */
 void tapir_sock_close(struct tapir_sock *s);
 
-/* -EINVAL (already bound, bad family), -EADDRINUSE, -EADDRNOTAVAIL (not our address), -EACCES
- * (a broadcast address without SO_BROADCAST). Port 0 picks an ephemeral port. */
+/* -EINVAL (already bound, NULL address), -EAFNOSUPPORT (not AF_INET), -EADDRINUSE,
+ * -EADDRNOTAVAIL (neither INADDR_ANY nor our address; broadcasts are received on INADDR_ANY).
+ * Port 0 picks an ephemeral port. */
 int tapir_sock_bind(struct tapir_sock *s, const struct sockaddr_in *addr);
 /* Fixes the peer: later sends may omit it, and only its datagrams are received. AF_UNSPEC
  * dissolves the association. Binds an ephemeral port first if needed. */
@@ -36,7 +37,8 @@ int tapir_sock_connect(struct tapir_sock *s, const struct sockaddr_in *addr);
  * pending ICMP error of a connected socket (-ECONNREFUSED, ...). Returns len. */
 ssize_t tapir_sock_sendto(struct tapir_sock *s, const void *buf, size_t len, int flags,
                           const struct sockaddr_in *dst);
-/* One datagram. A buffer shorter than the datagram gets its beginning and MSG_TRUNC in
+/* One datagram. Queued datagrams come before a pending ICMP error, which is reported once
+ * the queue is empty. A buffer shorter than the datagram gets its beginning and MSG_TRUNC in
  * *msg_flags; the rest is discarded (unless MSG_PEEK). MSG_TRUNC in flags makes the return
  * value the datagram's real length, as on Linux. -EAGAIN when nothing is queued. */
 ssize_t tapir_sock_recvfrom(struct tapir_sock *s, void *buf, size_t len, int flags,
