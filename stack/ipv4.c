@@ -44,22 +44,23 @@ static void ipv4_trace_in(struct tapir_stack *st, const struct ip_in *ip)
 
 /* RFC 791 §3.1 and RFC 1122 §3.2.1.1-3: check every field we rely on before trusting it.
  * On success fills *ip and trims p to the total length (dropping Ethernet padding). */
-static uint64_t *ipv4_validate(struct tapir_stack *st, struct pkb *p, struct ip_in *ip)
+static uint64_t *ipv4_validate(struct tapir_stack *st, struct pkb *p, struct ip_in *ip,
+                               const char **why)
 {
     struct tapir_ip_stats *s = &st->stats.ip;
     const uint8_t *h = p->data;
     if (p->len < IPV4_HDR_MIN)
-        return &s->drop_truncated;
+        return *why = "truncated", &s->drop_truncated;
     if (h[0] >> 4 != 4)
-        return &s->drop_bad_version;
+        return *why = "bad version", &s->drop_bad_version;
     unsigned hdr_len = (h[0] & 0xfu) * 4u;
     if (hdr_len < IPV4_HDR_MIN || hdr_len > p->len)
-        return &s->drop_bad_ihl;
+        return *why = "bad header length", &s->drop_bad_ihl;
     unsigned total_len = get_be16(h + 2);
     if (total_len < hdr_len || total_len > p->len)
-        return &s->drop_bad_length;
+        return *why = "bad total length", &s->drop_bad_length;
     if (csum(h, hdr_len) != 0)
-        return &s->drop_bad_checksum;
+        return *why = "bad header checksum", &s->drop_bad_checksum;
     pkb_trim(p, total_len);
 
     /* Options (if any) are not interpreted: a host may ignore the ones it does not
@@ -80,10 +81,10 @@ static uint64_t *ipv4_validate(struct tapir_stack *st, struct pkb *p, struct ip_
         .hdr = h,
     };
     if (ipv4_is_bad_source(st, ip->src))
-        return &s->drop_bad_source;
+        return *why = "bad source address", &s->drop_bad_source;
     ip->to_broadcast = ipv4_is_broadcast(st, ip->dst);
     if (ip->dst != st->ip_addr && !ip->to_broadcast)
-        return &s->drop_not_for_us; /* RFC 1122 §3.2.1.3: a host does not forward */
+        return *why = "not for us", &s->drop_not_for_us; /* RFC 1122 §3.2.1.3: a host does not forward */
     return NULL;
 }
 
@@ -91,9 +92,10 @@ void ipv4_input(struct tapir_stack *st, struct pkb *p)
 {
     struct ip_in ip;
     st->stats.ip.rx_packets++;
-    uint64_t *drop = ipv4_validate(st, p, &ip);
+    const char *why = NULL;
+    uint64_t *drop = ipv4_validate(st, p, &ip, &why);
     if (drop)
-        return ipv4_drop(st, p, drop, "invalid or not for us");
+        return ipv4_drop(st, p, drop, why);
     ipv4_trace_in(st, &ip);
     pkb_pull(p, ip.hdr_len);
     if (ip.more_fragments || ip.frag_offset_bytes)
