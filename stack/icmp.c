@@ -10,13 +10,17 @@
 #include "core.h"
 #include "csum.h"
 #include "ipv4.h"
+#include "sock.h"
 
 /* RFC 1812 §4.3.2.3 lets an error quote as much of the datagram as fits in 576 bytes; more
  * helps the receiver, and it still fits in one small buffer at any MTU. */
 #define ICMP_ERROR_MAX_TOTAL 576u
 
+static void icmp_ping_error(struct tapir_stack *st, const struct icmp_error *err);
+
 void icmp_init(struct tapir_stack *st)
 {
+    st->icmp.error_handlers[IPPROTO_ICMP_] = icmp_ping_error;
     st->icmp.tokens_micro = (uint64_t)st->cfg.icmp_err_burst * 1000000u;
     st->icmp.refill_us = 0;
 }
@@ -53,16 +57,59 @@ static void icmp_echo(struct tapir_stack *st, struct pkb *p, const struct ip_in 
     }
 }
 
+/* The ping socket an echo reply belongs to: its identifier is the socket's port (as Linux's
+ * ping_lookup), and a bound address or a connected peer must match too. */
+static struct tapir_sock *ping_lookup(struct tapir_stack *st, uint16_t id, uint32_t src,
+                                      uint32_t dst)
+{
+    for (struct tapir_sock *s = st->udp.ping_ids[port_bucket(id)]; s; s = s->port_next) {
+        if (s->local_port != id || (s->local_addr && s->local_addr != dst))
+            continue;
+        if (!s->connected || s->remote_addr == src)
+            return s;
+    }
+    return NULL;
+}
+
 static void icmp_echo_reply(struct tapir_stack *st, struct pkb *p, const struct ip_in *ip)
 {
     const uint8_t *m = p->data;
+    uint16_t id = get_be16(m + 4);
     char a[IP_STR_LEN];
     tapir_trace(st, TAPIR_TRACE_ICMP, "icmp: echo reply from %s id %u seq %u len %u",
-                ip_str(ip->src, a), get_be16(m + 4), get_be16(m + 6), p->len - ICMP_HDR_LEN);
+                ip_str(ip->src, a), id, get_be16(m + 6), p->len - ICMP_HDR_LEN);
+    struct tapir_sock *s = ping_lookup(st, id, ip->src, ip->dst);
+    if (s) {
+        /* A ping socket reads the whole message, ICMP header first, as on Linux. */
+        if (sock_rcvbuf_full(s, p))
+            return icmp_drop(st, p, &st->stats.icmp.drop_ping_rcvbuf, "ping receive buffer full");
+        p->peer_addr = ip->src;
+        p->peer_port = 0;
+        st->stats.icmp.rx_ping_replies++;
+        return sock_enqueue(s, p);
+    }
     if (st->icmp.echo_reply_cb)
-        st->icmp.echo_reply_cb(st->icmp.echo_reply_ctx, ip->src, get_be16(m + 4),
-                               get_be16(m + 6), m + ICMP_HDR_LEN, p->len - ICMP_HDR_LEN);
+        st->icmp.echo_reply_cb(st->icmp.echo_reply_ctx, ip->src, id, get_be16(m + 6),
+                               m + ICMP_HDR_LEN, p->len - ICMP_HDR_LEN);
     pkb_free(st, p);
+}
+
+/* An error about an echo request a connected ping socket sent (as Linux's ping_err without
+ * IP_RECVERR: only a connected socket hears of it). */
+static void icmp_ping_error(struct tapir_stack *st, const struct icmp_error *err)
+{
+    const uint8_t *q = err->orig_l4;
+    if (q[0] != ICMP_ECHO_REQUEST)
+        return;
+    int e = sock_icmp_errno(err->type, err->code);
+    uint16_t id = get_be16(q + 4);
+    for (struct tapir_sock *s = st->udp.ping_ids[port_bucket(id)]; e && s; s = s->port_next) {
+        if (s->local_port == id && s->connected && s->remote_addr == err->orig_dst) {
+            st->stats.icmp.rx_ping_errors++;
+            sock_set_error(s, e);
+            return;
+        }
+    }
 }
 
 /* An error quotes the offending IP header and at least 8 bytes of what followed (RFC 792).
@@ -200,10 +247,23 @@ void icmp_send_error(struct tapir_stack *st, const struct ip_in *ip, const uint8
         s->tx_time_exceeded++;
 }
 
+static int icmp_echo_request_out(struct tapir_stack *st, struct pkb *p, uint32_t src,
+                                 uint32_t dst)
+{
+    icmp_finish(p->data, p->len);
+    struct ip_out out = {.src = src, .dst = dst, .proto = IPPROTO_ICMP_};
+    int rc = ipv4_output(st, p, &out);
+    if (rc == 0) {
+        st->stats.icmp.tx_msgs++;
+        st->stats.icmp.tx_echo_requests++;
+    }
+    return rc;
+}
+
 int icmp_send_echo_request(struct tapir_stack *st, uint32_t dst, uint16_t id, uint16_t seq,
                            const void *data, size_t len_bytes)
 {
-    if (len_bytes > IPV4_MAX_TOTAL - IPV4_HDR_MIN - ICMP_HDR_LEN)
+    if (len_bytes > ICMP_MAX_MSG - ICMP_HDR_LEN)
         return -EMSGSIZE;
     struct pkb *p = pkb_alloc_for(st, ICMP_HDR_LEN + len_bytes);
     if (!p)
@@ -215,12 +275,17 @@ int icmp_send_echo_request(struct tapir_stack *st, uint32_t dst, uint16_t id, ui
     put_be16(m + 6, seq);
     if (len_bytes)
         memcpy(m + ICMP_HDR_LEN, data, len_bytes);
-    icmp_finish(m, p->len);
-    struct ip_out out = {.dst = dst, .proto = IPPROTO_ICMP_};
-    int rc = ipv4_output(st, p, &out);
-    if (rc == 0) {
-        st->stats.icmp.tx_msgs++;
-        st->stats.icmp.tx_echo_requests++;
-    }
-    return rc;
+    return icmp_echo_request_out(st, p, 0, dst);
+}
+
+int icmp_ping_output(struct tapir_stack *st, struct tapir_sock *s, const void *msg, size_t len,
+                     uint32_t dst)
+{
+    struct pkb *p = pkb_alloc_for(st, len);
+    if (!p)
+        return -ENOBUFS;
+    uint8_t *m = pkb_put(p, len);
+    memcpy(m, msg, len);
+    put_be16(m + 4, s->local_port); /* the identifier is the socket's, whatever was written */
+    return icmp_echo_request_out(st, p, s->local_addr, dst);
 }

@@ -11,6 +11,7 @@ struct pkb;
 struct ip_in;
 
 #define ICMP_HDR_LEN 8u
+#define ICMP_MAX_MSG (65535u - 20u) /* what fits in one IPv4 datagram */
 #define ICMP_ECHO_REPLY 0u
 #define ICMP_DEST_UNREACH 3u
 #define ICMP_SOURCE_QUENCH 4u

@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: MIT */
-/* sock.c: the core's non-blocking sockets (datagram sockets for now): open, bind, connect,
- * send, receive, options and a readiness mask. Errors are negative errnos, as the kernel's. */
+/* sock.c: the core's non-blocking sockets (datagram sockets for now: UDP, and ICMP ping
+ * sockets as on Linux): open, bind, connect, send, receive, shutdown, options and a readiness
+ * mask; and the port tables that find a socket by its local port. Errors are negative
+ * errnos, as the kernel's. */
 #include "sock.h"
 
 #include <errno.h>
@@ -9,6 +11,7 @@
 #include <sys/socket.h>
 
 #include "core.h"
+#include "icmp.h"
 
 #define SOCK_BUF_MIN 2304u          /* Linux's SOCK_MIN_RCVBUF */
 #define SOCK_BUF_MAX (8u << 20)     /* twice the 4 MiB a caller may ask for */
@@ -32,18 +35,86 @@ void sock_set_error(struct tapir_sock *s, int err)
     sock_wake(s);
 }
 
+/* The port table a socket lives in: UDP ports, or ping identifiers. */
+static struct tapir_sock **sock_ports(struct tapir_sock *s)
+{
+    return s->protocol == IPPROTO_ICMP ? s->st->udp.ping_ids : s->st->udp.ports;
+}
+
+static void port_link(struct tapir_sock **table, struct tapir_sock *s)
+{
+    struct tapir_sock **head = &table[port_bucket(s->local_port)];
+    s->port_next = *head;
+    *head = s;
+}
+
+static void port_unlink(struct tapir_sock **table, struct tapir_sock *s)
+{
+    struct tapir_sock **pp = &table[port_bucket(s->local_port)];
+    while (*pp && *pp != s)
+        pp = &(*pp)->port_next;
+    if (*pp)
+        *pp = s->port_next;
+    s->port_next = NULL;
+}
+
+/* Would binding (addr, port) clash with a socket already there? Two sockets may share a port
+ * when their addresses differ and neither is the wildcard, or when both set SO_REUSEADDR. */
+static bool port_in_use(struct tapir_sock *const *table, uint32_t addr, uint16_t port,
+                        bool reuseaddr)
+{
+    for (struct tapir_sock *s = table[port_bucket(port)]; s; s = s->port_next) {
+        if (s->local_port != port)
+            continue;
+        if (s->local_addr && addr && s->local_addr != addr)
+            continue;
+        if (!(reuseaddr && s->reuseaddr))
+            return true;
+    }
+    return false;
+}
+
+static int port_pick_ephemeral(struct tapir_stack *st, struct tapir_sock *const *table,
+                               uint32_t addr, uint16_t *port)
+{
+    /* RFC 6056 §3.3.1, Algorithm 1: start at a random port in the range and walk up until
+     * one is free, so successive ports cannot be guessed. */
+    const uint32_t count = EPHEMERAL_PORT_MAX - EPHEMERAL_PORT_MIN + 1;
+    uint32_t next = EPHEMERAL_PORT_MIN + tapir_rand32(st) % count;
+    for (uint32_t i = 0; i < count; i++) {
+        if (!port_in_use(table, addr, (uint16_t)next, false)) {
+            *port = (uint16_t)next;
+            return 0;
+        }
+        next = next == EPHEMERAL_PORT_MAX ? EPHEMERAL_PORT_MIN : next + 1;
+    }
+    return -EAGAIN; /* as Linux when the range is exhausted */
+}
+
+/* SOCK_DGRAM with 0 or IPPROTO_UDP is UDP; with IPPROTO_ICMP it is a ping socket. */
+static int sock_pick_protocol(int type, int protocol)
+{
+    int base = type & ~(SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (base != SOCK_DGRAM)
+        return -ESOCKTNOSUPPORT;
+    if (protocol == 0 || protocol == IPPROTO_UDP)
+        return IPPROTO_UDP;
+    if (protocol == IPPROTO_ICMP)
+        return IPPROTO_ICMP;
+    return -EPROTONOSUPPORT;
+}
+
 int tapir_sock_open(struct tapir_stack *st, int type, int protocol, struct tapir_sock **out)
 {
-    if ((type & ~(SOCK_NONBLOCK | SOCK_CLOEXEC)) != SOCK_DGRAM)
-        return -ESOCKTNOSUPPORT;
-    if (protocol != 0 && protocol != IPPROTO_UDP)
-        return -EPROTONOSUPPORT;
+    int proto = sock_pick_protocol(type, protocol);
+    if (proto < 0)
+        return proto;
     struct tapir_sock *s = tapir_mem_alloc(st, sizeof(*s));
     if (!s)
         return -ENOMEM;
     s->st = st;
     s->type = SOCK_DGRAM;
-    s->protocol = IPPROTO_UDP;
+    s->protocol = proto;
     s->rcvbuf_bytes = st->cfg.sock_rcvbuf_bytes;
     s->sndbuf_bytes = st->cfg.sock_sndbuf_bytes;
     s->all_next = st->udp.all;
@@ -60,7 +131,7 @@ void tapir_sock_close(struct tapir_sock *s)
         return;
     struct tapir_stack *st = s->st;
     if (s->local_port)
-        udp_port_unlink(st, s);
+        port_unlink(sock_ports(s), s);
     pkb_queue_purge(st, &s->rxq);
     if (s->all_prev)
         s->all_prev->all_next = s->all_next;
@@ -86,17 +157,17 @@ static int sock_addr_in(const struct sockaddr_in *sa, uint32_t *addr, uint16_t *
 
 static int sock_bind_port(struct tapir_sock *s, uint32_t addr, uint16_t port)
 {
-    struct tapir_stack *st = s->st;
+    struct tapir_sock **table = sock_ports(s);
     if (port == 0) {
-        int rc = udp_pick_ephemeral(st, addr, &port);
+        int rc = port_pick_ephemeral(s->st, table, addr, &port);
         if (rc < 0)
             return rc;
-    } else if (udp_port_in_use(st, addr, port, s->reuseaddr)) {
+    } else if (port_in_use(table, addr, port, s->reuseaddr)) {
         return -EADDRINUSE;
     }
     s->local_addr = addr;
     s->local_port = port;
-    udp_port_link(st, s);
+    port_link(table, s);
     return 0;
 }
 
@@ -144,6 +215,25 @@ int tapir_sock_connect(struct tapir_sock *s, const struct sockaddr_in *sa)
     return 0;
 }
 
+int sock_icmp_errno(uint8_t type, uint8_t code)
+{
+    if (type == ICMP_DEST_UNREACH) {
+        switch (code) {
+        case 0: return ENETUNREACH;
+        case 1: return EHOSTUNREACH;
+        case ICMP_PROTO_UNREACH: return ENOPROTOOPT;
+        case ICMP_PORT_UNREACH: return ECONNREFUSED;
+        case ICMP_FRAG_NEEDED: return EMSGSIZE;
+        default: return EHOSTUNREACH;
+        }
+    }
+    if (type == ICMP_TIME_EXCEEDED)
+        return EHOSTUNREACH;
+    if (type == ICMP_PARAM_PROBLEM)
+        return EPROTO;
+    return 0; /* source quench: ignored (RFC 6633) */
+}
+
 /* A pending ICMP error is reported by exactly one call, then cleared (as sock_error()). */
 static int sock_take_error(struct tapir_sock *s)
 {
@@ -152,14 +242,42 @@ static int sock_take_error(struct tapir_sock *s)
     return -e;
 }
 
+/* A ping socket sends an echo request the caller wrote, header and all; as Linux, the type
+ * must be echo with code 0, and the stack fills in the identifier and the checksum. */
+static int ping_check(const void *buf, size_t len)
+{
+    if (len > ICMP_MAX_MSG)
+        return -EMSGSIZE;
+    if (len < ICMP_HDR_LEN)
+        return -EINVAL;
+    if (!buf)
+        return -EFAULT;
+    const uint8_t *h = buf;
+    return h[0] == ICMP_ECHO_REQUEST && h[1] == 0 ? 0 : -EINVAL;
+}
+
+static int udp_check(const struct tapir_sock *s, const void *buf, size_t len)
+{
+    if (!buf && len)
+        return -EFAULT;
+    if (len > UDP_MAX_PAYLOAD || len > s->sndbuf_bytes)
+        return -EMSGSIZE;
+    return 0;
+}
+
 ssize_t tapir_sock_sendto(struct tapir_sock *s, const void *buf, size_t len, int flags,
                           const struct sockaddr_in *dst)
 {
-    (void)flags; /* MSG_DONTWAIT and MSG_NOSIGNAL are what every core call does anyway */
     uint32_t addr = s->remote_addr;
     uint16_t port = s->remote_port;
+    bool ping = s->protocol == IPPROTO_ICMP;
+    if (flags & MSG_OOB)
+        return -EOPNOTSUPP;
+    /* MSG_DONTWAIT and MSG_NOSIGNAL are what every core call does anyway. */
     if (s->connected && s->so_error)
         return sock_take_error(s); /* as Linux: any send on the socket reports it */
+    if (s->shut_wr)
+        return -EPIPE;
     if (dst) {
         int rc = sock_addr_in(dst, &addr, &port);
         if (rc < 0)
@@ -167,18 +285,17 @@ ssize_t tapir_sock_sendto(struct tapir_sock *s, const void *buf, size_t len, int
     } else if (!s->connected) {
         return -EDESTADDRREQ;
     }
-    if (!buf && len)
-        return -EFAULT;
-    if (len > UDP_MAX_PAYLOAD || len > s->sndbuf_bytes)
-        return -EMSGSIZE;
-    if (ipv4_is_broadcast(s->st, addr) && !s->broadcast)
-        return -EACCES; /* as Linux: sending to a broadcast address needs SO_BROADCAST */
-    if (port == 0)
-        return -EINVAL;
-    int rc = sock_autobind(s);
+    int rc = ping ? ping_check(buf, len) : udp_check(s, buf, len);
     if (rc < 0)
         return rc;
-    rc = udp_output(s->st, s, buf, len, addr, port);
+    if (ipv4_is_broadcast(s->st, addr) && !s->broadcast)
+        return -EACCES; /* as Linux: sending to a broadcast address needs SO_BROADCAST */
+    if (port == 0 && !ping) /* a ping socket has no destination port */
+        return -EINVAL;
+    if ((rc = sock_autobind(s)) < 0)
+        return rc;
+    rc = ping ? icmp_ping_output(s->st, s, buf, len, addr)
+              : udp_output(s->st, s, buf, len, addr, port);
     return rc < 0 ? rc : (ssize_t)len;
 }
 
@@ -189,7 +306,7 @@ ssize_t tapir_sock_recvfrom(struct tapir_sock *s, void *buf, size_t len, int fla
     if (msg_flags)
         *msg_flags = 0;
     if (!p)
-        return s->so_error ? sock_take_error(s) : -EAGAIN;
+        return s->so_error ? sock_take_error(s) : -EAGAIN; /* blocking callers check shut_rd */
     size_t n = p->len < len ? p->len : len;
     if (n && !buf)
         return -EFAULT;
@@ -219,7 +336,23 @@ short tapir_sock_events(const struct tapir_sock *s)
         ev |= POLLIN;
     if (s->so_error)
         ev |= POLLERR;
+    if (s->shut_rd) /* as Linux's datagram_poll: a reader sees the end */
+        ev |= POLLIN | POLLRDHUP;
+    if (s->shut_rd && s->shut_wr)
+        ev |= POLLHUP;
     return ev;
+}
+
+int tapir_sock_shutdown(struct tapir_sock *s, int how)
+{
+    if (how != SHUT_RD && how != SHUT_WR && how != SHUT_RDWR)
+        return -EINVAL;
+    s->shut_rd |= how != SHUT_WR;
+    s->shut_wr |= how != SHUT_RD;
+    sock_wake(s);
+    /* As Linux's inet_shutdown: an unconnected datagram socket reports ENOTCONN, yet the
+     * shutdown still takes effect, which is how one thread wakes another blocked in recv. */
+    return s->connected ? 0 : -ENOTCONN;
 }
 
 void tapir_sock_set_wakeup(struct tapir_sock *s, void (*fn)(void *ctx), void *ctx)

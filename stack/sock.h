@@ -15,11 +15,19 @@ void sock_enqueue(struct tapir_sock *s, struct pkb *p);
 /* Records an error (positive errno) for the next call to report, and wakes the owner. */
 void sock_set_error(struct tapir_sock *s, int err);
 
-void udp_port_link(struct tapir_stack *st, struct tapir_sock *s);
-void udp_port_unlink(struct tapir_stack *st, struct tapir_sock *s);
-bool udp_port_in_use(struct tapir_stack *st, uint32_t addr, uint16_t port, bool reuseaddr);
-int udp_pick_ephemeral(struct tapir_stack *st, uint32_t addr, uint16_t *port);
+/* The errno a connected socket reports for an ICMP error (Linux's icmp_err_convert), or 0
+ * for one that is ignored. */
+int sock_icmp_errno(uint8_t type, uint8_t code);
+/* Would queueing p overflow s's receive buffer (SO_RCVBUF)? */
+static inline bool sock_rcvbuf_full(const struct tapir_sock *s, const struct pkb *p)
+{
+    return s->rx_queued_bytes + p->cap > s->rcvbuf_bytes;
+}
+
 int udp_output(struct tapir_stack *st, struct tapir_sock *s, const void *buf, size_t len,
                uint32_t dst, uint16_t dport);
+/* Sends the echo request msg (ICMP header first) from ping socket s, with its identifier. */
+int icmp_ping_output(struct tapir_stack *st, struct tapir_sock *s, const void *msg, size_t len,
+                     uint32_t dst);
 
 #endif

@@ -35,69 +35,26 @@ static uint32_t udp_pseudo_sum(uint32_t src, uint32_t dst, uint16_t udp_len)
     return csum_add(0, ph, sizeof(ph));
 }
 
-static unsigned port_bucket(uint16_t port) { return (port * 40503u >> 8) % UDP_PORT_BUCKETS; }
-
-void udp_port_link(struct tapir_stack *st, struct tapir_sock *s)
+/* Could s take a datagram from ip->src:sport to dport? */
+static bool udp_matches(const struct tapir_sock *s, const struct ip_in *ip, uint16_t sport,
+                        uint16_t dport)
 {
-    struct tapir_sock **head = &st->udp.ports[port_bucket(s->local_port)];
-    s->port_next = *head;
-    *head = s;
+    if (s->local_port != dport)
+        return false;
+    if (s->local_addr && s->local_addr != ip->dst)
+        return false; /* bound to our unicast address: broadcasts are not for it */
+    return !s->connected || (s->remote_addr == ip->src && s->remote_port == sport);
 }
 
-void udp_port_unlink(struct tapir_stack *st, struct tapir_sock *s)
-{
-    struct tapir_sock **pp = &st->udp.ports[port_bucket(s->local_port)];
-    while (*pp && *pp != s)
-        pp = &(*pp)->port_next;
-    if (*pp)
-        *pp = s->port_next;
-    s->port_next = NULL;
-}
-
-/* Would binding (addr, port) clash with a socket already there? Two sockets may share a port
- * when their addresses differ and neither is the wildcard, or when both set SO_REUSEADDR. */
-bool udp_port_in_use(struct tapir_stack *st, uint32_t addr, uint16_t port, bool reuseaddr)
-{
-    for (struct tapir_sock *s = st->udp.ports[port_bucket(port)]; s; s = s->port_next) {
-        if (s->local_port != port)
-            continue;
-        if (s->local_addr && addr && s->local_addr != addr)
-            continue;
-        if (!(reuseaddr && s->reuseaddr))
-            return true;
-    }
-    return false;
-}
-
-int udp_pick_ephemeral(struct tapir_stack *st, uint32_t addr, uint16_t *port)
-{
-    /* RFC 6056 §3.3.1, Algorithm 1: start at a random port in the range and walk up until
-     * one is free, so successive ports cannot be guessed. */
-    const uint32_t count = EPHEMERAL_PORT_MAX - EPHEMERAL_PORT_MIN + 1;
-    uint32_t next = EPHEMERAL_PORT_MIN + tapir_rand32(st) % count;
-    for (uint32_t i = 0; i < count; i++) {
-        if (!udp_port_in_use(st, addr, (uint16_t)next, false)) {
-            *port = (uint16_t)next;
-            return 0;
-        }
-        next = next == EPHEMERAL_PORT_MAX ? EPHEMERAL_PORT_MIN : next + 1;
-    }
-    return -EAGAIN; /* as Linux when the range is exhausted */
-}
-
-/* The best socket for a datagram: a connected socket whose peer matches beats one bound to
- * our exact address, which beats one bound to the wildcard. */
+/* The best socket for a unicast datagram: a connected socket whose peer matches beats one
+ * bound to our exact address, which beats one bound to the wildcard. */
 static struct tapir_sock *udp_lookup(struct tapir_stack *st, const struct ip_in *ip,
                                      uint16_t sport, uint16_t dport)
 {
     struct tapir_sock *best = NULL;
     int best_score = -1;
     for (struct tapir_sock *s = st->udp.ports[port_bucket(dport)]; s; s = s->port_next) {
-        if (s->local_port != dport)
-            continue;
-        if (s->local_addr && s->local_addr != ip->dst)
-            continue; /* bound to our unicast address: broadcasts are not for it */
-        if (s->connected && (s->remote_addr != ip->src || s->remote_port != sport))
+        if (!udp_matches(s, ip, sport, dport))
             continue;
         int score = (s->local_addr ? 1 : 0) + (s->connected ? 2 : 0);
         if (score > best_score) {
@@ -113,6 +70,45 @@ static void udp_drop(struct tapir_stack *st, struct pkb *p, uint64_t *counter, c
     (*counter)++;
     tapir_trace(st, TAPIR_TRACE_UDP, "udp: drop %s, %u bytes", why, p->len);
     pkb_free(st, p);
+}
+
+/* Queues the datagram in p (UDP header still in front) on s. */
+static void udp_deliver(struct tapir_stack *st, struct tapir_sock *s, struct pkb *p,
+                        uint32_t src, uint16_t sport)
+{
+    if (sock_rcvbuf_full(s, p))
+        return udp_drop(st, p, &st->stats.udp.drop_rcvbuf, "receive buffer full");
+    pkb_pull(p, UDP_HDR_LEN);
+    p->peer_addr = src;
+    p->peer_port = sport;
+    st->stats.udp.rx_datagrams++;
+    sock_enqueue(s, p);
+}
+
+/* A broadcast goes to every socket that matches, each with its own copy, as Linux's
+ * __udp4_lib_mcast_deliver. Nobody listening is no error: a broadcast never draws an ICMP
+ * error (RFC 1122 §3.2.2). */
+static void udp_broadcast(struct tapir_stack *st, struct pkb *p, const struct ip_in *ip,
+                          uint16_t sport, uint16_t dport)
+{
+    struct tapir_sock *last = NULL;
+    for (struct tapir_sock *s = st->udp.ports[port_bucket(dport)]; s; s = s->port_next) {
+        if (!udp_matches(s, ip, sport, dport))
+            continue;
+        if (last) {
+            struct pkb *copy = pkb_alloc_for(st, p->len);
+            if (!copy)
+                st->stats.udp.drop_no_buffer++;
+            else {
+                memcpy(pkb_put(copy, p->len), p->data, p->len);
+                udp_deliver(st, last, copy, ip->src, sport);
+            }
+        }
+        last = s;
+    }
+    if (!last)
+        return udp_drop(st, p, &st->stats.udp.drop_no_port, "no socket for broadcast");
+    udp_deliver(st, last, p, ip->src, sport);
 }
 
 void udp_input(struct tapir_stack *st, struct pkb *p, const struct ip_in *ip)
@@ -133,19 +129,15 @@ void udp_input(struct tapir_stack *st, struct pkb *p, const struct ip_in *ip)
     char a[IP_STR_LEN];
     tapir_trace(st, TAPIR_TRACE_UDP, "udp: in %s:%u > :%u len %u", ip_str(ip->src, a), sport,
                 dport, udp_len - UDP_HDR_LEN);
+    if (ip->to_broadcast)
+        return udp_broadcast(st, p, ip, sport, dport);
     struct tapir_sock *s = udp_lookup(st, ip, sport, dport);
     if (!s) {
-        /* RFC 1122 §4.1.3.1: port unreachable (icmp_send_error stays quiet for broadcasts). */
+        /* RFC 1122 §4.1.3.1: port unreachable. */
         icmp_send_error(st, ip, p->data, p->len, ICMP_DEST_UNREACH, ICMP_PORT_UNREACH);
         return udp_drop(st, p, &c->drop_no_port, "no socket");
     }
-    if (s->rx_queued_bytes + p->cap > s->rcvbuf_bytes)
-        return udp_drop(st, p, &c->drop_rcvbuf, "receive buffer full");
-    pkb_pull(p, UDP_HDR_LEN);
-    p->peer_addr = ip->src;
-    p->peer_port = sport;
-    c->rx_datagrams++;
-    sock_enqueue(s, p);
+    udp_deliver(st, s, p, ip->src, sport);
 }
 
 int udp_output(struct tapir_stack *st, struct tapir_sock *s, const void *buf, size_t len,
@@ -175,32 +167,12 @@ int udp_output(struct tapir_stack *st, struct tapir_sock *s, const void *buf, si
     return rc;
 }
 
-/* The errno a connected socket reports for an ICMP error, as Linux's icmp_err_convert. */
-static int udp_icmp_errno(uint8_t type, uint8_t code)
-{
-    if (type == ICMP_DEST_UNREACH) {
-        switch (code) {
-        case 0: return ENETUNREACH;
-        case 1: return EHOSTUNREACH;
-        case ICMP_PROTO_UNREACH: return ENOPROTOOPT;
-        case ICMP_PORT_UNREACH: return ECONNREFUSED;
-        case ICMP_FRAG_NEEDED: return EMSGSIZE;
-        default: return EHOSTUNREACH;
-        }
-    }
-    if (type == ICMP_TIME_EXCEEDED)
-        return EHOSTUNREACH;
-    if (type == ICMP_PARAM_PROBLEM)
-        return EPROTO;
-    return 0; /* source quench: ignored (RFC 6633) */
-}
-
 static void udp_icmp_error(struct tapir_stack *st, const struct icmp_error *err)
 {
     if (err->orig_l4_len < UDP_HDR_LEN)
         return;
     uint16_t sport = get_be16(err->orig_l4), dport = get_be16(err->orig_l4 + 2);
-    int e = udp_icmp_errno(err->type, err->code);
+    int e = sock_icmp_errno(err->type, err->code);
     /* As Linux without IP_RECVERR: only a connected socket hears about errors, since only
      * there does the error name the one peer the application talks to. */
     for (struct tapir_sock *s = st->udp.ports[port_bucket(sport)]; e && s; s = s->port_next) {

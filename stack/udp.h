@@ -17,7 +17,8 @@ struct ip_in;
 #define EPHEMERAL_PORT_MIN 32768u /* Linux's ip_local_port_range */
 #define EPHEMERAL_PORT_MAX 60999u
 
-/* A datagram socket. Fields are host byte order; a port of 0 means "not yet". */
+/* A datagram socket: UDP, or an ICMP "ping" socket (SOCK_DGRAM + IPPROTO_ICMP, as Linux's),
+ * whose port is the echo identifier. Fields are host byte order; a port of 0 means "not yet". */
 struct tapir_sock {
     struct tapir_stack *st;
     int type, protocol;
@@ -26,20 +27,25 @@ struct tapir_sock {
     uint32_t remote_addr;       /* valid when connected */
     uint16_t remote_port;
     bool connected, reuseaddr, broadcast;
+    bool shut_rd, shut_wr;      /* shutdown(2) */
     uint32_t rcvbuf_bytes, sndbuf_bytes;
     uint32_t rx_queued_bytes;   /* buffer sizes of queued datagrams, charged to rcvbuf */
     int so_error;               /* a positive errno from an ICMP error, reported once */
     struct pkb_queue rxq;       /* datagrams, data at the payload, sender in pkb->peer_* */
-    struct tapir_sock *port_next;          /* chain in the port hash */
+    struct tapir_sock *port_next;          /* chain in its protocol's port hash */
     struct tapir_sock *all_prev, *all_next; /* every socket of the stack */
     void (*wakeup)(void *ctx);
     void *wakeup_ctx;
 };
 
+/* Sockets by local port: one table for UDP ports, one for ping identifiers. */
 struct udp_table {
     struct tapir_sock *ports[UDP_PORT_BUCKETS];
+    struct tapir_sock *ping_ids[UDP_PORT_BUCKETS];
     struct tapir_sock *all;
 };
+
+static inline unsigned port_bucket(uint16_t port) { return (port * 40503u >> 8) % UDP_PORT_BUCKETS; }
 
 void udp_init(struct tapir_stack *st);
 void udp_free(struct tapir_stack *st);

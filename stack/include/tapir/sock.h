@@ -18,8 +18,11 @@ extern "C" {
 
 struct tapir_sock;
 
-/* SOCK_DGRAM with protocol 0 or IPPROTO_UDP. -EPROTONOSUPPORT, -ESOCKTNOSUPPORT otherwise;
- * -ENOMEM. */
+/* SOCK_DGRAM with protocol 0 or IPPROTO_UDP is a UDP socket; SOCK_DGRAM with IPPROTO_ICMP is
+ * a ping socket, as on Linux: it sends echo requests the caller writes (an 8-byte ICMP header,
+ * type 8 code 0, then data; the stack sets the identifier to the socket's port and the
+ * checksum) and receives the matching echo replies, header first, with port 0 as the source.
+ * -EPROTONOSUPPORT, -ESOCKTNOSUPPORT otherwise; -ENOMEM. */
 int tapir_sock_open(struct tapir_stack *st, int type, int protocol, struct tapir_sock **out);
 /* Frees the socket; datagrams still queued are discarded. */
 void tapir_sock_close(struct tapir_sock *s);
@@ -33,8 +36,10 @@ int tapir_sock_bind(struct tapir_sock *s, const struct sockaddr_in *addr);
 int tapir_sock_connect(struct tapir_sock *s, const struct sockaddr_in *addr);
 
 /* One datagram, 0 to 65507 bytes. dst may be NULL on a connected socket (-EDESTADDRREQ if
- * not); -EMSGSIZE, -EACCES (broadcast without SO_BROADCAST), -ENETUNREACH, -ENOBUFS, or a
- * pending ICMP error of a connected socket (-ECONNREFUSED, ...). Returns len. */
+ * not); -EMSGSIZE, -EACCES (broadcast without SO_BROADCAST), -ENETUNREACH, -ENOBUFS, -EPIPE
+ * after shutdown(SHUT_WR), -EOPNOTSUPP for MSG_OOB, -EINVAL for a ping socket's message that
+ * is not an echo request, or a pending ICMP error of a connected socket (-ECONNREFUSED, ...).
+ * Returns len. */
 ssize_t tapir_sock_sendto(struct tapir_sock *s, const void *buf, size_t len, int flags,
                           const struct sockaddr_in *dst);
 /* One datagram. Queued datagrams come before a pending ICMP error, which is reported once
@@ -45,8 +50,12 @@ ssize_t tapir_sock_recvfrom(struct tapir_sock *s, void *buf, size_t len, int fla
                             struct sockaddr_in *src, int *msg_flags);
 
 /* POLLIN when a datagram waits, POLLOUT (a datagram socket can always send), POLLERR when an
- * error is pending. */
+ * error is pending; after shutdown(SHUT_RD) POLLIN|POLLRDHUP, after both directions POLLHUP. */
 short tapir_sock_events(const struct tapir_sock *s);
+/* SHUT_RD, SHUT_WR or SHUT_RDWR (-EINVAL otherwise). Receiving stops (a blocking reader then
+ * sees 0 bytes: queued datagrams are still read first), sending gives -EPIPE. As Linux, an
+ * unconnected socket returns -ENOTCONN, but the shutdown still takes effect. */
+int tapir_sock_shutdown(struct tapir_sock *s, int how);
 /* Called (from inside tapir_input/tapir_timers) whenever the events may have changed. */
 void tapir_sock_set_wakeup(struct tapir_sock *s, void (*fn)(void *ctx), void *ctx);
 

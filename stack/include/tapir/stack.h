@@ -171,7 +171,10 @@ void tapir_rx_drop(struct tapir_stack *st);
     X(drop_unknown_type, "ignored: type we do not handle")                                         \
     X(drop_broadcast_echo, "ignored: echo request to a broadcast address")                         \
     X(err_ratelimited, "errors not sent: rate limit")                                              \
-    X(err_suppressed, "errors not sent: about an ICMP error, broadcast or later fragment")
+    X(err_suppressed, "errors not sent: about an ICMP error, broadcast or later fragment")         \
+    X(rx_ping_replies, "echo replies delivered to ping sockets")                                   \
+    X(rx_ping_errors, "errors reported to ping sockets")                                           \
+    X(drop_ping_rcvbuf, "dropped: ping socket's receive buffer full")
 
 #define TAPIR_UDP_STATS(X)                                                                         \
     X(rx_datagrams, "datagrams received")                                                          \
@@ -181,7 +184,8 @@ void tapir_rx_drop(struct tapir_stack *st);
     X(drop_bad_length, "dropped: length field disagrees with the IP payload")                      \
     X(drop_bad_checksum, "dropped: bad checksum")                                                  \
     X(drop_no_port, "dropped: no socket on the port")                                              \
-    X(drop_rcvbuf, "dropped: receive buffer full")
+    X(drop_rcvbuf, "dropped: receive buffer full")                                                 \
+    X(drop_no_buffer, "dropped: no buffer to copy a broadcast for another socket")
 
 #define TAPIR_MEM_STATS(X)                                                                         \
     X(allocs, "allocations made (pools grow, then stop)")                                          \
