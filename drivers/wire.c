@@ -1,12 +1,18 @@
 /* SPDX-License-Identifier: MIT */
-/* wire.c: the simulation link. Frames in flight sit in a min-heap ordered by arrival time (and
- * send order, so equal times stay FIFO); faults come from the wire's own seeded PRNG, so a
- * seed replays the same losses exactly. */
+/* wire.c: the simulation link. Frames in flight sit in a min-heap per receiving end, ordered
+ * by arrival time (and send order, so equal times stay FIFO); faults come from the wire's own
+ * seeded PRNG, so a seed replays the same losses exactly. In virtual time wire_run moves the
+ * clock; in real time each end's host thread takes its frames when they are due. */
 #include "wire.h"
 
 #include <errno.h>
+#include <pthread.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
+#include <time.h>
+#include <unistd.h>
 
 struct wire_frame {
     uint64_t arrive_us;
@@ -21,16 +27,25 @@ struct wire_end {
     int end;
 };
 
+/* Frames on their way to one end. */
+struct wire_queue {
+    struct wire_frame *heap;
+    unsigned count;
+};
+
 struct wire {
     struct wire_faults faults;
     uint64_t rng;
     uint64_t now_us;
     uint64_t next_order;
     struct tapir_stack *ends[2];
-    struct wire_frame *heap;
-    unsigned count, cap;
+    struct wire_queue q[2];     /* by receiving end */
+    unsigned cap;               /* frames in flight, both ways together */
     struct wire_stats stats;
-    struct wire_end ctx[2]; /* the driver ctx of each end */
+    struct wire_end ctx[2];     /* the driver ctx of each end */
+    bool realtime;
+    pthread_mutex_t lock;       /* real time: the hosts' threads share the wire */
+    int rx_fd[2];               /* real time: eventfds, readable when frames wait */
 };
 
 static uint64_t wire_rand(struct wire *w)
@@ -51,12 +66,16 @@ struct wire *wire_new(const struct wire_faults *faults, uint64_t seed, unsigned 
     struct wire *w = calloc(1, sizeof(*w));
     if (!w)
         return NULL;
-    w->heap = calloc(max_in_flight ? max_in_flight : 1, sizeof(*w->heap));
-    if (!w->heap) {
+    w->cap = max_in_flight ? max_in_flight : 1;
+    for (int i = 0; i < 2; i++)
+        w->q[i].heap = calloc(w->cap, sizeof(*w->q[i].heap));
+    if (!w->q[0].heap || !w->q[1].heap) {
+        free(w->q[0].heap);
+        free(w->q[1].heap);
         free(w);
         return NULL;
     }
-    w->cap = max_in_flight ? max_in_flight : 1;
+    w->rx_fd[0] = w->rx_fd[1] = -1;
     w->faults = *faults;
     w->rng = seed;
     for (int i = 0; i < 2; i++) {
@@ -70,9 +89,15 @@ void wire_free(struct wire *w)
 {
     if (!w)
         return;
-    for (unsigned i = 0; i < w->count; i++)
-        free(w->heap[i].data);
-    free(w->heap);
+    for (int e = 0; e < 2; e++) {
+        for (unsigned i = 0; i < w->q[e].count; i++)
+            free(w->q[e].heap[i].data);
+        free(w->q[e].heap);
+        if (w->rx_fd[e] >= 0)
+            close(w->rx_fd[e]);
+    }
+    if (w->realtime)
+        pthread_mutex_destroy(&w->lock);
     free(w);
 }
 
@@ -87,40 +112,47 @@ static int frame_before(const struct wire_frame *a, const struct wire_frame *b)
     return a->arrive_us < b->arrive_us || (a->arrive_us == b->arrive_us && a->order < b->order);
 }
 
-static void heap_push(struct wire *w, struct wire_frame f)
+static void heap_push(struct wire_queue *q, struct wire_frame f)
 {
-    unsigned i = w->count++;
-    while (i > 0 && frame_before(&f, &w->heap[(i - 1) / 2])) {
-        w->heap[i] = w->heap[(i - 1) / 2];
+    unsigned i = q->count++;
+    while (i > 0 && frame_before(&f, &q->heap[(i - 1) / 2])) {
+        q->heap[i] = q->heap[(i - 1) / 2];
         i = (i - 1) / 2;
     }
-    w->heap[i] = f;
+    q->heap[i] = f;
 }
 
-static struct wire_frame heap_pop(struct wire *w)
+static struct wire_frame heap_pop(struct wire_queue *q)
 {
-    struct wire_frame top = w->heap[0], last = w->heap[--w->count];
+    struct wire_frame top = q->heap[0], last = q->heap[--q->count];
     unsigned i = 0;
     for (;;) {
         unsigned c = 2 * i + 1;
-        if (c >= w->count)
+        if (c >= q->count)
             break;
-        if (c + 1 < w->count && frame_before(&w->heap[c + 1], &w->heap[c]))
+        if (c + 1 < q->count && frame_before(&q->heap[c + 1], &q->heap[c]))
             c++;
-        if (!frame_before(&w->heap[c], &last))
+        if (!frame_before(&q->heap[c], &last))
             break;
-        w->heap[i] = w->heap[c];
+        q->heap[i] = q->heap[c];
         i = c;
     }
-    if (w->count)
-        w->heap[i] = last;
+    if (q->count)
+        q->heap[i] = last;
     return top;
+}
+
+static uint64_t monotonic_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
 }
 
 /* Puts one copy of the frame on the link, maybe corrupted, maybe held back. */
 static void wire_enqueue(struct wire *w, int to_end, const void *frame, size_t len)
 {
-    if (w->count == w->cap) {
+    if (w->q[0].count + w->q[1].count == w->cap) {
         w->stats.overflow++;
         return;
     }
@@ -143,24 +175,38 @@ static void wire_enqueue(struct wire *w, int to_end, const void *frame, size_t l
         f.arrive_us += 1 + wire_rand(w) % w->faults.reorder_us;
         w->stats.reordered++;
     }
-    heap_push(w, f);
+    heap_push(&w->q[to_end], f);
 }
 
-static int wire_send(void *ctx, const void *frame, size_t len)
+static void wire_put(struct wire *w, int from, const void *frame, size_t len)
 {
-    const struct wire_end *e = ctx;
-    struct wire *w = e->w;
-    int from = e->end;
     w->stats.sent++;
     if (wire_chance(w, w->faults.loss_ppm)) {
         w->stats.lost++;
-        return 0; /* lost on the wire: the sender cannot tell */
+        return; /* lost on the wire: the sender cannot tell */
     }
     wire_enqueue(w, !from, frame, len);
     if (wire_chance(w, w->faults.dup_ppm)) {
         w->stats.duplicated++;
         wire_enqueue(w, !from, frame, len);
     }
+}
+
+static int wire_send(void *ctx, const void *frame, size_t len)
+{
+    const struct wire_end *e = ctx;
+    struct wire *w = e->w;
+    if (!w->realtime) {
+        wire_put(w, e->end, frame, len);
+        return 0;
+    }
+    pthread_mutex_lock(&w->lock);
+    w->now_us = monotonic_us();
+    wire_put(w, e->end, frame, len);
+    pthread_mutex_unlock(&w->lock);
+    uint64_t one = 1;
+    ssize_t n = write(w->rx_fd[!e->end], &one, sizeof(one)); /* wake the other end */
+    (void)n;
     return 0;
 }
 
@@ -171,10 +217,22 @@ struct tapir_driver wire_driver(struct wire *w, int end)
 
 static uint64_t min_u64(uint64_t a, uint64_t b) { return a < b ? a : b; }
 
+/* The end whose next frame is due first (in send order at equal times), or -1. */
+static int wire_next_end(const struct wire *w)
+{
+    const struct wire_queue *a = &w->q[0], *b = &w->q[1];
+    if (!a->count)
+        return b->count ? 1 : -1;
+    if (!b->count)
+        return 0;
+    return frame_before(&b->heap[0], &a->heap[0]) ? 1 : 0;
+}
+
 void wire_run(struct wire *w, uint64_t until_us, const int *stop)
 {
     while (!(stop && *stop)) {
-        uint64_t next = w->count ? w->heap[0].arrive_us : UINT64_MAX;
+        int e = wire_next_end(w);
+        uint64_t next = e >= 0 ? w->q[e].heap[0].arrive_us : UINT64_MAX;
         for (int i = 0; i < 2; i++)
             if (w->ends[i])
                 next = min_u64(next, tapir_next_deadline(w->ends[i]));
@@ -182,8 +240,8 @@ void wire_run(struct wire *w, uint64_t until_us, const int *stop)
             break;
         if (next > w->now_us)
             w->now_us = next;
-        while (w->count && w->heap[0].arrive_us <= w->now_us) {
-            struct wire_frame f = heap_pop(w);
+        while ((e = wire_next_end(w)) >= 0 && w->q[e].heap[0].arrive_us <= w->now_us) {
+            struct wire_frame f = heap_pop(&w->q[e]);
             if (w->ends[f.to_end]) {
                 w->stats.delivered++;
                 tapir_input(w->ends[f.to_end], f.data, f.len, w->now_us);
@@ -196,4 +254,70 @@ void wire_run(struct wire *w, uint64_t until_us, const int *stop)
     }
     if (!(stop && *stop) && until_us > w->now_us)
         w->now_us = until_us;
+}
+
+int wire_set_realtime(struct wire *w)
+{
+    for (int i = 0; i < 2; i++)
+        if ((w->rx_fd[i] = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) < 0)
+            return -errno;
+    pthread_mutex_init(&w->lock, NULL);
+    w->realtime = true;
+    return 0;
+}
+
+/* Hands the end's due frames to its stack, one at a time, with the wire unlocked while the
+ * stack runs (its replies come back through wire_send). */
+static int wire_receive(void *ctx, struct tapir_stack *st, uint64_t now_us)
+{
+    const struct wire_end *e = ctx;
+    struct wire *w = e->w;
+    struct wire_queue *q = &w->q[e->end];
+    uint64_t drained;
+    ssize_t n = read(w->rx_fd[e->end], &drained, sizeof(drained));
+    (void)n;
+    int count = 0;
+    for (;;) {
+        pthread_mutex_lock(&w->lock);
+        bool due = q->count && q->heap[0].arrive_us <= now_us;
+        struct wire_frame f = due ? heap_pop(q) : (struct wire_frame){0};
+        if (due)
+            w->stats.delivered++;
+        pthread_mutex_unlock(&w->lock);
+        if (!due)
+            return count;
+        tapir_input(st, f.data, f.len, now_us);
+        free(f.data);
+        count++;
+    }
+}
+
+static uint64_t wire_next_rx(void *ctx)
+{
+    const struct wire_end *e = ctx;
+    struct wire *w = e->w;
+    pthread_mutex_lock(&w->lock);
+    uint64_t t = w->q[e->end].count ? w->q[e->end].heap[0].arrive_us : UINT64_MAX;
+    pthread_mutex_unlock(&w->lock);
+    return t;
+}
+
+struct tapir_link wire_link(struct wire *w, int end)
+{
+    struct wire_end *e = &w->ctx[end & 1];
+    return (struct tapir_link){.driver = {.send = wire_send, .ctx = e},
+                               .rx_fd = w->rx_fd[end & 1],
+                               .receive = wire_receive,
+                               .next_rx_us = wire_next_rx,
+                               .rx_ctx = e};
+}
+
+struct wire_stats wire_stats_now(struct wire *w)
+{
+    if (w->realtime)
+        pthread_mutex_lock(&w->lock);
+    struct wire_stats s = w->stats;
+    if (w->realtime)
+        pthread_mutex_unlock(&w->lock);
+    return s;
 }

@@ -1,12 +1,14 @@
 /* SPDX-License-Identifier: MIT */
 /* wire.h: an in-memory Ethernet link between two stacks in one process, with seeded loss,
- * duplication, reordering, delay and corruption, running in virtual time. */
+ * duplication, reordering, delay and corruption, running in virtual time (sim tests) or in
+ * real time between two hosts of the socket shim (threaded tests). */
 #ifndef TAPIR_WIRE_H
 #define TAPIR_WIRE_H
 
 #include <stddef.h>
 #include <stdint.h>
 
+#include "tapir/socket.h"
 #include "tapir/stack.h"
 
 /* Probabilities are in parts per million of frames. */
@@ -39,5 +41,14 @@ void wire_set_now(struct wire *w, uint64_t now_us);
 uint64_t wire_now(const struct wire *w);
 void wire_run(struct wire *w, uint64_t until_us, const int *stop);
 const struct wire_stats *wire_stats(const struct wire *w);
+
+/* Real time: frames are stamped with CLOCK_MONOTONIC (plus the configured delay) and each
+ * end's link (for tapir_open_link) hands them to its host thread when due. Faults apply as in
+ * virtual time; the order of the PRNG's draws then depends on thread timing. Call once,
+ * before the hosts start. Returns 0 or a negative errno. */
+int wire_set_realtime(struct wire *w);
+struct tapir_link wire_link(struct wire *w, int end);
+/* A consistent copy of the counters while hosts run. */
+struct wire_stats wire_stats_now(struct wire *w);
 
 #endif

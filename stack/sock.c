@@ -242,6 +242,21 @@ static int sock_take_error(struct tapir_sock *s)
     return -e;
 }
 
+int tapir_sock_listen(struct tapir_sock *s, int backlog)
+{
+    (void)s;
+    (void)backlog;
+    return -EOPNOTSUPP; /* only stream sockets listen */
+}
+
+int tapir_sock_accept(struct tapir_sock *s, struct tapir_sock **out, struct sockaddr_in *peer)
+{
+    (void)s;
+    (void)out;
+    (void)peer;
+    return -EOPNOTSUPP;
+}
+
 /* A ping socket sends an echo request the caller wrote, header and all; as Linux, the type
  * must be echo with code 0, and the stack fills in the identifier and the checksum. */
 static int ping_check(const void *buf, size_t len)

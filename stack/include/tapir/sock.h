@@ -35,6 +35,11 @@ int tapir_sock_bind(struct tapir_sock *s, const struct sockaddr_in *addr);
  * dissolves the association. Binds an ephemeral port first if needed. */
 int tapir_sock_connect(struct tapir_sock *s, const struct sockaddr_in *addr);
 
+/* For stream sockets (TCP): a datagram socket returns -EOPNOTSUPP, as on Linux. accept gives
+ * a new socket, or -EAGAIN when none is waiting. */
+int tapir_sock_listen(struct tapir_sock *s, int backlog);
+int tapir_sock_accept(struct tapir_sock *s, struct tapir_sock **out, struct sockaddr_in *peer);
+
 /* One datagram, 0 to 65507 bytes. dst may be NULL on a connected socket (-EDESTADDRREQ if
  * not); -EMSGSIZE, -EACCES (broadcast without SO_BROADCAST), -ENETUNREACH, -ENOBUFS, -EPIPE
  * after shutdown(SHUT_WR), -EOPNOTSUPP for MSG_OOB, -EINVAL for a ping socket's message that
