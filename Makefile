@@ -6,7 +6,7 @@ BUILD   ?= build
 OPT     ?= -O2 -g
 SAN     ?=
 WARN    := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes
-CFLAGS  += -std=c11 -D_GNU_SOURCE $(OPT) $(SAN) $(WARN) -Istack/include -Istack -Idrivers -MMD -MP
+CFLAGS  += -std=c11 -D_GNU_SOURCE $(OPT) $(SAN) $(WARN) -Istack/include -Istack -Idrivers -Iapps/lib -MMD -MP
 LDFLAGS += $(SAN)
 LDLIBS  += -lpthread
 
@@ -17,6 +17,7 @@ LIB        := $(BUILD)/libtapir.a
 
 APP_SRC    := $(wildcard apps/*.c)
 APPS       := $(patsubst apps/%.c,$(BUILD)/%,$(APP_SRC))
+APP_LIB    := $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard apps/lib/*.c))
 
 UNIT_SRC   := $(wildcard tests/unit/test_*.c)
 SIM_SRC    := $(wildcard tests/sim/test_*.c)
@@ -43,7 +44,7 @@ $(LIB): $(LIB_OBJ)
 	@mkdir -p $(dir $@)
 	$(AR) rcs $@ $^
 
-$(BUILD)/%: $(BUILD)/obj/apps/%.o $(LIB)
+$(BUILD)/%: $(BUILD)/obj/apps/%.o $(APP_LIB) $(LIB)
 	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
 $(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(TEST_LIB) $(LIB)

@@ -1,0 +1,257 @@
+/* SPDX-License-Identifier: MIT */
+/* cli.c: the host flags every tapir program shares; see cli.h. */
+#include "cli.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/signalfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "tap.h"
+
+static const uint8_t default_mac[6] = {0x02, 0x74, 0x61, 0x70, 0x69, 0x72}; /* "tapir" */
+
+void cli_host_init(struct cli_host *h, const char *prog, bool demo_defaults)
+{
+    memset(h, 0, sizeof(*h));
+    h->prog = prog;
+    tapir_config_defaults(&h->cfg);
+    memcpy(h->cfg.mac, default_mac, 6);
+    if (demo_defaults) {
+        h->tap_name = "tap0";
+        inet_pton(AF_INET, "10.0.0.2", &h->cfg.addr);
+        h->cfg.prefix_len = 24;
+        h->have_ip = true;
+    }
+}
+
+int cli_usage_error(const char *prog, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "%s: ", prog);
+    vfprintf(stderr, fmt, ap);
+    fprintf(stderr, " (see %s --help)\n", prog);
+    va_end(ap);
+    return EXIT_USAGE;
+}
+
+static bool parse_prefix(const char *s, struct in_addr *addr, unsigned *len)
+{
+    char buf[32];
+    const char *slash = strchr(s, '/');
+    if (!slash || (size_t)(slash - s) >= sizeof(buf))
+        return false;
+    memcpy(buf, s, (size_t)(slash - s));
+    buf[slash - s] = '\0';
+    char *end;
+    unsigned long n = strtoul(slash + 1, &end, 10);
+    if (*end || slash[1] == '\0' || n > 32 || inet_pton(AF_INET, buf, addr) != 1)
+        return false;
+    *len = (unsigned)n;
+    return true;
+}
+
+static bool parse_mac(const char *s, uint8_t mac[6])
+{
+    unsigned v[6];
+    char extra;
+    if (sscanf(s, "%x:%x:%x:%x:%x:%x%c", &v[0], &v[1], &v[2], &v[3], &v[4], &v[5], &extra) != 6)
+        return false;
+    for (int i = 0; i < 6; i++) {
+        if (v[i] > 0xff)
+            return false;
+        mac[i] = (uint8_t)v[i];
+    }
+    return !(mac[0] & 1u); /* a group address cannot be a host's */
+}
+
+bool cli_parse_u64(const char *s, uint64_t *out)
+{
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 0);
+    if (errno || *end || !*s || *s == '-')
+        return false;
+    *out = v;
+    return true;
+}
+
+bool cli_parse_addr(const char *addr, const char *port, struct sockaddr_in *out)
+{
+    uint64_t p;
+    memset(out, 0, sizeof(*out));
+    out->sin_family = AF_INET;
+    if (inet_pton(AF_INET, addr, &out->sin_addr) != 1 || !cli_parse_u64(port, &p) || p > 65535)
+        return false;
+    out->sin_port = htons((uint16_t)p);
+    return true;
+}
+
+static bool on_link(const struct tapir_config *cfg, struct in_addr a)
+{
+    uint32_t mask = cfg->prefix_len ? ~0u << (32 - cfg->prefix_len) : 0;
+    return ((ntohl(a.s_addr) ^ ntohl(cfg->addr.s_addr)) & mask) == 0;
+}
+
+int cli_host_option(struct cli_host *h, int opt, const char *arg)
+{
+    uint64_t v;
+    switch (opt) {
+    case CLI_OPT_TAP: h->tap_name = arg; return 0;
+    case CLI_OPT_IP:
+        if (!parse_prefix(arg, &h->cfg.addr, &h->cfg.prefix_len))
+            return cli_usage_error(h->prog, "--ip wants ADDR/LEN such as 10.0.0.2/24, not '%s'",
+                                   arg);
+        h->have_ip = true;
+        return 0;
+    case CLI_OPT_GW:
+        if (inet_pton(AF_INET, arg, &h->cfg.gateway) != 1)
+            return cli_usage_error(h->prog, "--gw wants an IPv4 address such as 10.0.0.1, not '%s'",
+                                   arg);
+        return 0;
+    case CLI_OPT_MAC:
+        if (!parse_mac(arg, h->cfg.mac))
+            return cli_usage_error(
+                h->prog, "--mac wants a unicast MAC such as 02:00:00:00:00:02, not '%s'", arg);
+        return 0;
+    case CLI_OPT_MTU:
+        if (!cli_parse_u64(arg, &v) || v < 68 || v > 9000)
+            return cli_usage_error(h->prog, "--mtu wants a number from 68 to 9000, not '%s'", arg);
+        h->cfg.mtu_bytes = (unsigned)v;
+        return 0;
+    case CLI_OPT_PCAP: h->pcap_path = arg; return 0;
+    case CLI_OPT_TRACE:
+        if (tapir_trace_parse(arg, &h->cfg.trace_mask) < 0)
+            return cli_usage_error(
+                h->prog, "--trace wants a list of eth,arp,ip,icmp,udp or all, not '%s'", arg);
+        return 0;
+    case CLI_OPT_SEED:
+        if (!cli_parse_u64(arg, &h->cfg.seed))
+            return cli_usage_error(h->prog, "--seed wants a non-negative number, not '%s'", arg);
+        h->seed_given = true;
+        return 0;
+    default: return cli_usage_error(h->prog, "internal: unknown host option %d", opt);
+    }
+}
+
+int cli_host_finish(struct cli_host *h)
+{
+    if (!h->tap_name)
+        return cli_usage_error(h->prog, "--tap NAME is required, e.g. --tap tap0");
+    if (!h->have_ip)
+        return cli_usage_error(h->prog, "--ip ADDR/LEN is required, e.g. --ip 10.0.0.2/24");
+    if (h->cfg.gateway.s_addr && !on_link(&h->cfg, h->cfg.gateway))
+        return cli_usage_error(h->prog, "--gw %s is not on the subnet given by --ip",
+                               inet_ntoa(h->cfg.gateway));
+    return 0;
+}
+
+void cli_host_usage(FILE *out)
+{
+    fprintf(out,
+            "  --tap NAME      TAP interface to attach to; it must exist (scripts/tap-up makes it)\n"
+            "  --ip ADDR/LEN   our address and subnet, e.g. 10.0.0.2/24\n"
+            "  --gw ADDR       gateway for addresses off the subnet, e.g. 10.0.0.1 (default none)\n"
+            "  --mac MAC       our Ethernet address (default 02:74:61:70:69:72)\n"
+            "  --mtu BYTES     IP MTU, 68..9000 (default 1500)\n"
+            "  --pcap FILE     write every frame in and out to FILE (pcap; tshark, Wireshark)\n"
+            "  --trace LIST    print a line per event for the layers in LIST: eth,arp,ip,icmp,udp\n"
+            "                  or all\n"
+            "  --seed N        seed the PRNG (IP IDs, ports, later ISNs) to replay a run;\n"
+            "                  by default a random seed is drawn and printed\n");
+}
+
+static uint64_t monotonic_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+/* The TAP's MTU as the kernel sees it should equal ours, or big frames are dropped. */
+static void warn_mtu(const struct cli_host *h)
+{
+    struct tap_dev probe = {.fd = -1};
+    snprintf(probe.name, sizeof(probe.name), "%s", h->tap_name);
+    int kernel_mtu = tap_kernel_mtu(&probe);
+    if (kernel_mtu > 0 && (unsigned)kernel_mtu != h->cfg.mtu_bytes)
+        fprintf(stderr, "%s: warning: %s has MTU %d but tapir uses %u; set them equal\n", h->prog,
+                h->tap_name, kernel_mtu, h->cfg.mtu_bytes);
+}
+
+struct tapir_host *cli_host_open(struct cli_host *h)
+{
+    if (!h->seed_given && getrandom(&h->cfg.seed, sizeof(h->cfg.seed), 0) != sizeof(h->cfg.seed))
+        h->cfg.seed = monotonic_us() ^ (uint64_t)getpid() << 32;
+    printf("%s: seed %llu (replay with --seed %llu)\n", h->prog, (unsigned long long)h->cfg.seed,
+           (unsigned long long)h->cfg.seed);
+    fflush(stdout);
+    if (h->pcap_path && !(h->pcap = fopen(h->pcap_path, "wb"))) {
+        fprintf(stderr, "%s: cannot write --pcap %s: %s\n", h->prog, h->pcap_path,
+                strerror(errno));
+        return NULL;
+    }
+    h->cfg.pcap_out = h->pcap;
+    struct timespec wall;
+    clock_gettime(CLOCK_REALTIME, &wall);
+    h->cfg.pcap_clock_offset_us =
+        (int64_t)((uint64_t)wall.tv_sec * 1000000u + (uint64_t)wall.tv_nsec / 1000u) -
+        (int64_t)monotonic_us();
+    h->cfg.trace_out = stdout;
+    char msg[256];
+    struct tapir_host *host = tapir_open(&h->cfg, h->tap_name, msg, sizeof(msg));
+    if (!host) {
+        fprintf(stderr, "%s: %s\n", h->prog, msg);
+        if (h->pcap)
+            fclose(h->pcap);
+        return NULL;
+    }
+    warn_mtu(h);
+    return host;
+}
+
+void cli_host_close(struct cli_host *h, struct tapir_host *host)
+{
+    tapir_host_close(host);
+    if (h->pcap)
+        fclose(h->pcap);
+    h->pcap = NULL;
+}
+
+int cli_signalfd(void)
+{
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGUSR1);
+    sigprocmask(SIG_BLOCK, &set, NULL);
+    return signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+}
+
+static void print_stats(struct tapir_stack *st, void *arg)
+{
+    tapir_stats_print(st, arg);
+}
+
+bool cli_signals(int sfd, struct tapir_host *host)
+{
+    struct signalfd_siginfo si;
+    bool stop = false;
+    while (read(sfd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
+        if (si.ssi_signo == SIGUSR1) {
+            tapir_host_call(host, print_stats, stdout);
+            fflush(stdout);
+        } else {
+            stop = true;
+        }
+    }
+    return stop;
+}

@@ -1,0 +1,67 @@
+/* SPDX-License-Identifier: MIT */
+/* cli.h: what every tapir program shares on its command line: the flags that describe the
+ * host (--tap, --ip, --gw, --mac, --mtu, --pcap, --trace, --seed), their checks, and starting
+ * the host they describe. */
+#ifndef TAPIR_APPS_CLI_H
+#define TAPIR_APPS_CLI_H
+
+#include <getopt.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "tapir/socket.h"
+#include "tapir/stack.h"
+
+#define EXIT_USAGE 2
+
+/* getopt_long entries for the host flags; their values are CLI_OPT_* (above any letter). */
+enum {
+    CLI_OPT_TAP = 0x100, CLI_OPT_IP, CLI_OPT_GW, CLI_OPT_MAC, CLI_OPT_MTU, CLI_OPT_PCAP,
+    CLI_OPT_TRACE, CLI_OPT_SEED,
+};
+#define CLI_HOST_LONGOPTS                                                                          \
+    {"tap", required_argument, 0, CLI_OPT_TAP}, {"ip", required_argument, 0, CLI_OPT_IP},        \
+        {"gw", required_argument, 0, CLI_OPT_GW}, {"mac", required_argument, 0, CLI_OPT_MAC},     \
+        {"mtu", required_argument, 0, CLI_OPT_MTU}, {"pcap", required_argument, 0, CLI_OPT_PCAP}, \
+        {"trace", required_argument, 0, CLI_OPT_TRACE},                                            \
+        {"seed", required_argument, 0, CLI_OPT_SEED}
+
+struct cli_host {
+    const char *prog;          /* for messages: "udp_client: ..." */
+    const char *tap_name;
+    const char *pcap_path;
+    bool have_ip, seed_given;
+    struct tapir_config cfg;
+    FILE *pcap;
+};
+
+/* Defaults: MAC 02:74:61:70:69:72 ("tapir"), MTU 1500; with demo_defaults also tap0 and
+ * 10.0.0.2/24, so a demo runs with no flags at all. */
+void cli_host_init(struct cli_host *h, const char *prog, bool demo_defaults);
+/* Handles one host flag from getopt_long. Returns 0, or EXIT_USAGE after printing one line. */
+int cli_host_option(struct cli_host *h, int opt, const char *arg);
+/* After the loop: the checks that need every flag (required ones, gateway on the subnet). */
+int cli_host_finish(struct cli_host *h);
+/* The host flags' lines for --help. */
+void cli_host_usage(FILE *out);
+/* Prints "PROG: ..." and the --help hint on stderr; returns EXIT_USAGE. */
+int cli_usage_error(const char *prog, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Draws a seed unless --seed gave one and prints it; opens the pcap file; starts the host.
+ * On failure prints one line and returns NULL. */
+struct tapir_host *cli_host_open(struct cli_host *h);
+/* Closes the host and the pcap file. */
+void cli_host_close(struct cli_host *h, struct tapir_host *host);
+
+/* Parses "ADDR" and "PORT" into an AF_INET address. False for a bad one. */
+bool cli_parse_addr(const char *addr, const char *port, struct sockaddr_in *out);
+bool cli_parse_u64(const char *s, uint64_t *out);
+
+/* A signalfd for SIGINT, SIGTERM and SIGUSR1 (blocked first, before the host thread starts,
+ * so it inherits the mask). Poll it with tapir_poll alongside tapir sockets. */
+int cli_signalfd(void);
+/* Reads the pending signals: true when one asks the program to stop. SIGUSR1 prints the
+ * host's counters. */
+bool cli_signals(int sfd, struct tapir_host *host);
+
+#endif
