@@ -131,13 +131,21 @@ static void host_kick(struct tapir_host *h)
     }
 }
 
+/* An application thread takes the stack lock. The core's clock moves only forward, and every
+ * entry into it brings its own time, so bring the clock up to now (running whatever timers
+ * are due) before the call uses it. */
+static void host_lock(struct tapir_host *h)
+{
+    pthread_mutex_lock(&h->lock);
+    tapir_timers(h->st, monotonic_us());
+}
+
 static void *host_main(void *arg)
 {
     struct tapir_host *h = arg;
     struct pollfd pfd[2] = {{.fd = h->link.rx_fd, .events = POLLIN},
                             {.fd = h->wake_fd, .events = POLLIN}};
     pthread_mutex_lock(&h->lock);
-    tapir_start(h->st, monotonic_us());
     while (!h->stopping) {
         uint64_t deadline = host_deadline(h), now = monotonic_us();
         h->sleep_until_us = deadline;
@@ -189,6 +197,7 @@ static struct tapir_host *host_start(struct tapir_host *h, const struct tapir_co
         errno = e;
         return NULL;
     }
+    tapir_start(h->st, monotonic_us()); /* before any socket call can reach the stack */
     sigset_t all, old;
     sigfillset(&all);
     pthread_sigmask(SIG_SETMASK, &all, &old);
@@ -262,7 +271,7 @@ struct tapir_host *tapir_open(const struct tapir_config *cfg, const char *tap_na
 void tapir_host_call(struct tapir_host *h, void (*fn)(struct tapir_stack *st, void *arg),
                      void *arg)
 {
-    pthread_mutex_lock(&h->lock);
+    host_lock(h);
     fn(h->st, arg);
     host_kick(h);
     pthread_mutex_unlock(&h->lock);
@@ -363,7 +372,7 @@ static struct shim_sock *sock_enter(int fd)
         errno = EBADF;
         return NULL;
     }
-    pthread_mutex_lock(&s->host->lock);
+    host_lock(s->host);
     return s;
 }
 
@@ -495,7 +504,7 @@ int tapir_socket_on(struct tapir_host *h, int domain, int type, int protocol)
     s->host = h;
     s->refs = 1;
     s->nonblock = (type & SOCK_NONBLOCK) != 0;
-    pthread_mutex_lock(&h->lock);
+    host_lock(h);
     int rc = tapir_sock_open(h->st, type, protocol, &s->core);
     if (rc == 0)
         tapir_sock_set_wakeup(s->core, sock_wakeup, s);
@@ -531,7 +540,7 @@ int tapir_close(int fd)
     pthread_mutex_unlock(&fdt.lock);
     if (!s)
         return fail(-EBADF);
-    pthread_mutex_lock(&s->host->lock);
+    host_lock(s->host);
     sock_close_core(s);
     sock_leave(s); /* drops the table's reference */
     return 0;
