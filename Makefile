@@ -98,11 +98,16 @@ fuzz: fuzz-build
 		$(BUILD)/fuzz/corpus tests/fuzz/corpus
 
 PREFIX ?= /usr/local
+VERSION := 0.4.0
+# The library, its headers, the demo programs and a pkg-config file, so that
+# `cc app.c $(pkg-config --cflags --libs tapir)` builds a program against tapir.
 install: all
-	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include/tapir
-	install -m 755 $(BUILD)/tapir $(DESTDIR)$(PREFIX)/bin/tapir
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/include/tapir
+	install -m 755 $(APPS) $(DESTDIR)$(PREFIX)/bin/
 	install -m 644 $(LIB) $(DESTDIR)$(PREFIX)/lib/libtapir.a
 	install -m 644 stack/include/tapir/*.h $(DESTDIR)$(PREFIX)/include/tapir/
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VERSION)|' tapir.pc.in \
+		>$(DESTDIR)$(PREFIX)/lib/pkgconfig/tapir.pc
 
 clean:
 	rm -rf build
