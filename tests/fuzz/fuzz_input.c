@@ -5,12 +5,15 @@
  *
  * Record format: [time step, 1 byte, in 10 ms units][length, 2 bytes big-endian][frame]. */
 #include <assert.h>
+#include <errno.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core.h"
+#include "tapir/sock.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -49,6 +52,53 @@ static struct tapir_stack *fuzz_stack(size_t *sent)
     return tapir_stack_new(&cfg, &drv);
 }
 
+/* Sockets for fuzzed frames to reach: UDP on port 7 (echoing what it gets), two sharing
+ * port 68 for broadcasts, one connected to 10.0.0.1:9 (ICMP errors), a ping socket (id 1). */
+#define FUZZ_SOCKS 5
+
+static struct tapir_sock *fuzz_sock(struct tapir_stack *st, int proto, uint16_t port,
+                                    bool reuse, bool connect)
+{
+    struct tapir_sock *s;
+    if (tapir_sock_open(st, SOCK_DGRAM, proto, &s) < 0)
+        abort();
+    int on = reuse;
+    tapir_sock_setopt(s, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on));
+    struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons(port)};
+    if (tapir_sock_bind(s, &sin) < 0)
+        abort();
+    if (connect) {
+        sin.sin_addr.s_addr = htonl(0x0a000001u);
+        sin.sin_port = htons(9);
+        if (tapir_sock_connect(s, &sin) < 0)
+            abort();
+    }
+    return s;
+}
+
+static void fuzz_sockets(struct tapir_stack *st, struct tapir_sock **s)
+{
+    s[0] = fuzz_sock(st, IPPROTO_UDP, 7, false, false);
+    s[1] = fuzz_sock(st, IPPROTO_UDP, 68, true, false);
+    s[2] = fuzz_sock(st, IPPROTO_UDP, 68, true, false);
+    s[3] = fuzz_sock(st, IPPROTO_UDP, 0, false, true);
+    s[4] = fuzz_sock(st, IPPROTO_ICMP, 1, false, false);
+}
+
+/* Reads what the sockets hold; the echo socket answers, as a server would. */
+static void fuzz_drain(struct tapir_sock **s)
+{
+    static uint8_t buf[65536];
+    for (int i = 0; i < FUZZ_SOCKS; i++) {
+        struct sockaddr_in from;
+        ssize_t n;
+        while ((n = tapir_sock_recvfrom(s[i], buf, sizeof(buf), 0, &from, NULL)) != -EAGAIN) {
+            if (i == 0 && n >= 0)
+                tapir_sock_sendto(s[i], buf, (size_t)n, 0, &from);
+        }
+    }
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     size_t sent = 0;
@@ -58,6 +108,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     uint64_t now = 1000000;
     tapir_start(st, now);
     tapir_input(st, arp_from_gateway, sizeof(arp_from_gateway), now);
+    struct tapir_sock *socks[FUZZ_SOCKS];
+    fuzz_sockets(st, socks);
     while (size >= 3) {
         now += data[0] * 10000u;
         size_t len = (size_t)data[1] << 8 | data[2];
@@ -67,6 +119,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             len = size;
         tapir_timers(st, now);
         tapir_input(st, data, len, now);
+        fuzz_drain(socks);
         data += len;
         size -= len;
     }
@@ -78,6 +131,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             abort();
         tapir_timers(st, tapir_next_deadline(st));
     }
+    fuzz_drain(socks);
+    for (int i = 0; i < FUZZ_SOCKS; i++)
+        tapir_sock_close(socks[i]);
     if (tapir_stats(st)->mem.pkb_in_use != 0)
         abort();
     tapir_stack_free(st);

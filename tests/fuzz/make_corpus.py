@@ -9,6 +9,7 @@ OUR_MAC = bytes.fromhex("027461706972")
 HOST_MAC = bytes.fromhex("020000000001")
 OUR_IP = bytes([10, 0, 0, 2])
 HOST_IP = bytes([10, 0, 0, 1])
+BROADCAST = bytes([10, 0, 0, 255])
 
 
 def csum(b):
@@ -36,6 +37,12 @@ def icmp_echo(data, ident=7, seq=1, typ=8):
     return m[:2] + struct.pack("!H", csum(m)) + m[4:]
 
 
+def udp(data, dport, sport=40000, src=HOST_IP, dst=OUR_IP):
+    h = struct.pack("!HHHH", sport, dport, 8 + len(data), 0)
+    pseudo = src + dst + struct.pack("!BBH", 0, 17, 8 + len(data))
+    return h[:6] + struct.pack("!H", csum(pseudo + h + data) or 0xFFFF) + data
+
+
 def arp(op, tpa=OUR_IP, spa=HOST_IP, sha=HOST_MAC):
     return struct.pack("!HHBBH", 1, 0x0800, 6, 4, op) + sha + spa + b"\0" * 6 + tpa
 
@@ -44,12 +51,13 @@ def record(frame, step=0):
     return bytes([step]) + struct.pack("!H", len(frame)) + frame
 
 
-def fragments(payload, ident, chunk=1480):
+def fragments(payload, ident, chunk=1480, proto=1):
     out = []
     for off in range(0, len(payload), chunk):
         piece = payload[off:off + chunk]
         mf = 0x2000 if off + chunk < len(payload) else 0
-        out.append(eth(ip(piece, ident=ident, frag=mf | off // 8, total=20 + len(piece))))
+        out.append(eth(ip(piece, proto=proto, ident=ident, frag=mf | off // 8,
+                          total=20 + len(piece))))
     return out
 
 
@@ -68,6 +76,17 @@ def main(outdir):
         "dest_unreach": record(eth(ip(struct.pack("!BBHI", 3, 3, 0, 0) +
                                       ip(b"\0" * 8, proto=17, src=OUR_IP, dst=HOST_IP)))),
     }
+    seeds.update({
+        "udp_echo": record(eth(ip(udp(b"hello tapir", 7), proto=17))),
+        "udp_empty": record(eth(ip(udp(b"", 7), proto=17))),
+        "udp_closed_port": record(eth(ip(udp(b"x", 4242), proto=17))),
+        "udp_broadcast": record(eth(ip(udp(b"dhcp?", 68, dst=BROADCAST), proto=17, dst=BROADCAST),
+                                    dst=b"\xff" * 6)),
+        "udp_frag": b"".join(record(f) for f in fragments(udp(bytes(3000), 7), 45, proto=17)),
+        "ping_reply": record(eth(ip(icmp_echo(b"pong", ident=1, typ=0)))),
+        "ping_unreach": record(eth(ip(struct.pack("!BBHI", 3, 1, 0, 0) +
+                                      ip(icmp_echo(b"", ident=1), src=OUR_IP, dst=HOST_IP)))),
+    })
     for name, blob in seeds.items():
         with open(os.path.join(outdir, name), "wb") as f:
             f.write(blob)
