@@ -487,38 +487,58 @@ static void addr_to_user(const struct sockaddr_in *sin, struct sockaddr *a, sock
 
 /* ---- Sockets ---------------------------------------------------------------------------- */
 
+/* A shim socket around a core one (or none yet), with the one reference the table will
+ * hold. */
+static struct shim_sock *shim_sock_new(struct tapir_host *h)
+{
+    struct shim_sock *s = calloc(1, sizeof(*s));
+    if (!s)
+        return NULL;
+    pthread_condattr_t attr;
+    pthread_condattr_init(&attr);
+    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC); /* timed waits use monotonic time */
+    pthread_cond_init(&s->cond, &attr);
+    pthread_condattr_destroy(&attr);
+    s->host = h;
+    s->refs = 1;
+    return s;
+}
+
+/* Gives s (holding its core socket) a descriptor, or frees both. Host lock not held. */
+static int shim_sock_install(struct shim_sock *s)
+{
+    int rc = fdt_insert(s);
+    if (rc >= 0)
+        return rc;
+    pthread_mutex_lock(&s->host->lock);
+    tapir_sock_close(s->core);
+    pthread_mutex_unlock(&s->host->lock);
+    pthread_cond_destroy(&s->cond);
+    free(s);
+    return fail(rc);
+}
+
 int tapir_socket_on(struct tapir_host *h, int domain, int type, int protocol)
 {
     if (!h)
         return fail(-ENETDOWN);
     if (domain != AF_INET)
         return fail(-EAFNOSUPPORT);
-    struct shim_sock *s = calloc(1, sizeof(*s));
+    struct shim_sock *s = shim_sock_new(h);
     if (!s)
         return fail(-ENOMEM);
-    pthread_condattr_t attr;
-    pthread_condattr_init(&attr);
-    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-    pthread_cond_init(&s->cond, &attr);
-    pthread_condattr_destroy(&attr);
-    s->host = h;
-    s->refs = 1;
     s->nonblock = (type & SOCK_NONBLOCK) != 0;
     host_lock(h);
     int rc = tapir_sock_open(h->st, type, protocol, &s->core);
     if (rc == 0)
         tapir_sock_set_wakeup(s->core, sock_wakeup, s);
     pthread_mutex_unlock(&h->lock);
-    if (rc == 0 && (rc = fdt_insert(s)) >= 0)
-        return rc;
-    if (s->core) {
-        pthread_mutex_lock(&h->lock);
-        tapir_sock_close(s->core);
-        pthread_mutex_unlock(&h->lock);
+    if (rc < 0) {
+        pthread_cond_destroy(&s->cond);
+        free(s);
+        return fail(rc);
     }
-    pthread_cond_destroy(&s->cond);
-    free(s);
-    return fail(rc);
+    return shim_sock_install(s);
 }
 
 int tapir_socket(int domain, int type, int protocol)
@@ -585,7 +605,9 @@ void tapir_host_close(struct tapir_host *h)
     host_free(h);
 }
 
-int tapir_bind(int fd, const struct sockaddr *addr, socklen_t addrlen)
+/* bind and connect: one address in, one core call. */
+static int sock_addr_call(int fd, const struct sockaddr *addr, socklen_t addrlen,
+                          int (*call)(struct tapir_sock *, const struct sockaddr_in *))
 {
     struct sockaddr_in sin;
     struct shim_sock *s = sock_enter(fd);
@@ -593,32 +615,35 @@ int tapir_bind(int fd, const struct sockaddr *addr, socklen_t addrlen)
         return -1;
     int rc = addr_from_user(addr, addrlen, &sin);
     if (rc == 0)
-        rc = tapir_sock_bind(s->core, &sin);
+        rc = call(s->core, &sin);
     sock_leave(s);
     return (int)result(rc);
 }
 
+int tapir_bind(int fd, const struct sockaddr *addr, socklen_t addrlen)
+{
+    return sock_addr_call(fd, addr, addrlen, tapir_sock_bind);
+}
+
 int tapir_connect(int fd, const struct sockaddr *addr, socklen_t addrlen)
 {
-    struct sockaddr_in sin;
+    return sock_addr_call(fd, addr, addrlen, tapir_sock_connect);
+}
+
+/* listen and shutdown: one int in, one core call. */
+static int sock_int_call(int fd, int arg, int (*call)(struct tapir_sock *, int))
+{
     struct shim_sock *s = sock_enter(fd);
     if (!s)
         return -1;
-    int rc = addr_from_user(addr, addrlen, &sin);
-    if (rc == 0)
-        rc = tapir_sock_connect(s->core, &sin);
+    int rc = call(s->core, arg);
     sock_leave(s);
     return (int)result(rc);
 }
 
 int tapir_listen(int fd, int backlog)
 {
-    struct shim_sock *s = sock_enter(fd);
-    if (!s)
-        return -1;
-    int rc = tapir_sock_listen(s->core, backlog);
-    sock_leave(s);
-    return (int)result(rc);
+    return sock_int_call(fd, backlog, tapir_sock_listen);
 }
 
 struct accept_args {
@@ -642,37 +667,22 @@ int tapir_accept(int fd, struct sockaddr *addr, socklen_t *addrlen)
         return -1;
     struct accept_args a = {0};
     long rc = sock_run(s, accept_op, &a, 0, true);
-    struct tapir_host *h = s->host;
-    struct shim_sock *child = rc == 0 ? calloc(1, sizeof(*child)) : NULL;
+    struct shim_sock *child = rc == 0 ? shim_sock_new(s->host) : NULL;
     if (rc == 0 && !child) {
         tapir_sock_close(a.child);
         rc = -ENOMEM;
     }
     if (child) {
-        pthread_condattr_t attr;
-        pthread_condattr_init(&attr);
-        pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-        pthread_cond_init(&child->cond, &attr);
-        pthread_condattr_destroy(&attr);
-        child->host = h;
-        child->refs = 1;
         child->core = a.child;
         tapir_sock_set_wakeup(child->core, sock_wakeup, child);
     }
     sock_leave(s);
     if (!child)
         return fail(rc);
-    if ((rc = fdt_insert(child)) < 0) {
-        pthread_mutex_lock(&h->lock);
-        tapir_sock_close(child->core);
-        pthread_mutex_unlock(&h->lock);
-        pthread_cond_destroy(&child->cond);
-        free(child);
-        return fail(rc);
-    }
-    if (addr)
+    int child_fd = shim_sock_install(child);
+    if (child_fd >= 0 && addr)
         addr_to_user(&a.peer, addr, addrlen);
-    return (int)rc;
+    return child_fd;
 }
 
 /* ---- Sending and receiving -------------------------------------------------------------- */
@@ -854,12 +864,7 @@ ssize_t tapir_recvmsg(int fd, struct msghdr *msg, int flags)
 
 int tapir_shutdown(int fd, int how)
 {
-    struct shim_sock *s = sock_enter(fd);
-    if (!s)
-        return -1;
-    int rc = tapir_sock_shutdown(s->core, how);
-    sock_leave(s);
-    return (int)result(rc);
+    return sock_int_call(fd, how, tapir_sock_shutdown);
 }
 
 /* ---- Options ---------------------------------------------------------------------------- */
