@@ -101,6 +101,13 @@ static int fail(long err)
 
 static long result(long rc) { return rc < 0 ? fail(rc) : rc; }
 
+/* now + timeo_us, where 0 or a sum past the clock's range means "never". */
+static uint64_t deadline_after(uint64_t timeo_us)
+{
+    uint64_t now = monotonic_us();
+    return timeo_us == 0 || timeo_us >= NO_DEADLINE - now ? NO_DEADLINE : now + timeo_us;
+}
+
 /* ---- The host thread -------------------------------------------------------------------- */
 
 static uint64_t min_u64(uint64_t a, uint64_t b) { return a < b ? a : b; }
@@ -357,6 +364,20 @@ static void sock_unref_locked(struct shim_sock *s)
 
 /* ---- Entering and leaving a call -------------------------------------------------------- */
 
+/* Ends a call: wakes the host thread if the call armed an earlier timer, releases the lock,
+ * and drops the call's counts. */
+static void sock_leave(struct shim_sock *s)
+{
+    struct tapir_host *h = s->host;
+    host_kick(h);
+    pthread_mutex_unlock(&h->lock);
+    pthread_mutex_lock(&fdt.lock);
+    if (--h->callers == 0)
+        pthread_cond_broadcast(&fdt.idle);
+    sock_unref_locked(s);
+    pthread_mutex_unlock(&fdt.lock);
+}
+
 /* Finds fd's socket, counts this call on it and its host, and takes the host lock. NULL
  * (with EBADF) when fd is not an open tapir socket. */
 static struct shim_sock *sock_enter(int fd)
@@ -373,19 +394,12 @@ static struct shim_sock *sock_enter(int fd)
         return NULL;
     }
     host_lock(s->host);
+    if (!s->core) { /* closed by another thread since we found it */
+        sock_leave(s);
+        errno = EBADF;
+        return NULL;
+    }
     return s;
-}
-
-static void sock_leave(struct shim_sock *s)
-{
-    struct tapir_host *h = s->host;
-    host_kick(h);
-    pthread_mutex_unlock(&h->lock);
-    pthread_mutex_lock(&fdt.lock);
-    if (--h->callers == 0)
-        pthread_cond_broadcast(&fdt.idle);
-    sock_unref_locked(s);
-    pthread_mutex_unlock(&fdt.lock);
 }
 
 /* Wakes everything waiting on s: blocked calls and pollers. Host lock held. */
@@ -433,7 +447,7 @@ static long sock_run(struct shim_sock *s, core_op op, void *arg, int flags, bool
 {
     bool block = !s->nonblock && !(flags & MSG_DONTWAIT);
     uint64_t timeo_us = reading ? s->rcvtimeo_us : s->sndtimeo_us;
-    uint64_t deadline = timeo_us ? monotonic_us() + timeo_us : NO_DEADLINE;
+    uint64_t deadline = deadline_after(timeo_us);
     for (;;) {
         if (!s->core)
             return -EBADF; /* closed by another thread while we slept */
@@ -768,7 +782,8 @@ ssize_t tapir_sendmsg(int fd, const struct msghdr *msg, int flags)
         /* One datagram from several pieces: gather them under the lock. */
         size_t off = 0;
         for (size_t i = 0; i < msg->msg_iovlen; i++) {
-            memcpy(s->host->scratch + off, msg->msg_iov[i].iov_base, msg->msg_iov[i].iov_len);
+            if (msg->msg_iov[i].iov_len) /* an empty piece may have a NULL base */
+                memcpy(s->host->scratch + off, msg->msg_iov[i].iov_base, msg->msg_iov[i].iov_len);
             off += msg->msg_iov[i].iov_len;
         }
         n = sock_send(s, s->host->scratch, off, flags, dst);
@@ -821,7 +836,8 @@ static void iov_scatter(const struct iovec *iov, size_t iovlen, const uint8_t *s
 {
     for (size_t i = 0; i < iovlen && n; i++) {
         size_t k = iov[i].iov_len < n ? iov[i].iov_len : n;
-        memcpy(iov[i].iov_base, src, k);
+        if (k)
+            memcpy(iov[i].iov_base, src, k);
         src += k;
         n -= k;
     }
@@ -882,7 +898,10 @@ static int timeo_set(uint64_t *timeo_us, const void *val, socklen_t len)
         *timeo_us = 1; /* as Linux: a negative timeout does not wait */
         return 0;
     }
-    *timeo_us = (uint64_t)tv.tv_sec * 1000000u + (uint64_t)tv.tv_usec;
+    /* Seconds beyond what microseconds can count are as good as forever. */
+    uint64_t max_s = (NO_DEADLINE - 1000000u) / 1000000u;
+    *timeo_us = (uint64_t)tv.tv_sec > max_s ? NO_DEADLINE - 1
+                                             : (uint64_t)tv.tv_sec * 1000000u + (uint64_t)tv.tv_usec;
     return 0;
 }
 
@@ -1091,6 +1110,8 @@ static int poll_remaining_ms(uint64_t deadline_us)
 static int poll_wait(struct poll_call *pc, int timeout_ms, int bad)
 {
     uint64_t deadline = timeout_ms < 0 ? NO_DEADLINE : monotonic_us() + (uint64_t)timeout_ms * 1000u;
+    if (timeout_ms == 0)
+        deadline = 0; /* already passed: look, do not wait */
     bool woken = false;
     for (;;) {
         int ready = poll_scan(pc, WAITERS_KEEP);
