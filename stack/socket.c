@@ -454,8 +454,13 @@ static long sock_run(struct shim_sock *s, core_op op, void *arg, int flags, bool
         long rc = op(s->core, arg);
         if (rc != -EAGAIN || !block)
             return rc;
-        if (reading && (tapir_sock_events(s->core) & POLLRDHUP))
+        short ev = tapir_sock_events(s->core);
+        if (reading && (ev & POLLRDHUP))
             return 0;
+        /* A socket that is ready yet says EAGAIN means it (a datagram socket whose ephemeral
+         * ports are all taken, say): sleeping would wait for a wakeup that never comes. */
+        if (ev & (reading ? POLLIN : POLLOUT))
+            return rc;
         if (!sock_wait(s, deadline))
             return -EAGAIN;
     }
