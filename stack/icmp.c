@@ -57,15 +57,12 @@ static void icmp_echo(struct tapir_stack *st, struct pkb *p, const struct ip_in 
     }
 }
 
-/* The ping socket an echo reply belongs to: its identifier is the socket's port (as Linux's
- * ping_lookup), and a bound address or a connected peer must match too. */
-static struct tapir_sock *ping_lookup(struct tapir_stack *st, uint16_t id, uint32_t src,
-                                      uint32_t dst)
+/* The ping socket an echo reply belongs to: its identifier is the socket's port and a bound
+ * address must match, as Linux's ping_lookup (which, like this, ignores a connected peer). */
+static struct tapir_sock *ping_lookup(struct tapir_stack *st, uint16_t id, uint32_t dst)
 {
     for (struct tapir_sock *s = st->udp.ping_ids[port_bucket(id)]; s; s = s->port_next) {
-        if (s->local_port != id || (s->local_addr && s->local_addr != dst))
-            continue;
-        if (!s->connected || s->remote_addr == src)
+        if (s->local_port == id && (!s->local_addr || s->local_addr == dst))
             return s;
     }
     return NULL;
@@ -78,7 +75,7 @@ static void icmp_echo_reply(struct tapir_stack *st, struct pkb *p, const struct 
     char a[IP_STR_LEN];
     tapir_trace(st, TAPIR_TRACE_ICMP, "icmp: echo reply from %s id %u seq %u len %u",
                 ip_str(ip->src, a), id, get_be16(m + 6), p->len - ICMP_HDR_LEN);
-    struct tapir_sock *s = ping_lookup(st, id, ip->src, ip->dst);
+    struct tapir_sock *s = ping_lookup(st, id, ip->dst);
     if (s) {
         /* A ping socket reads the whole message, ICMP header first, as on Linux. */
         if (sock_rcvbuf_full(s, p))

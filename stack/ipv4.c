@@ -139,7 +139,7 @@ void ipv4_build_header(uint8_t *h, const struct ip_out *out, uint16_t total_len,
 }
 
 /* Our routing table has two lines: the subnet is on-link, the rest goes to the gateway. */
-static int ipv4_route(const struct tapir_stack *st, uint32_t dst, uint32_t *next_hop)
+int ipv4_route(const struct tapir_stack *st, uint32_t dst, uint32_t *next_hop)
 {
     if (dst == 0 || ipv4_is_multicast(dst))
         return -ENETUNREACH;

@@ -80,6 +80,8 @@ int ipv4_output(struct tapir_stack *st, struct pkb *p, const struct ip_out *out)
 /* Hands a complete datagram (header already validated, p->data at the payload) upward. */
 void ipv4_deliver(struct tapir_stack *st, struct pkb *p, const struct ip_in *ip);
 
+/* The next hop for dst (itself on the subnet, else the gateway), or -ENETUNREACH. */
+int ipv4_route(const struct tapir_stack *st, uint32_t dst, uint32_t *next_hop);
 /* True for 255.255.255.255 and our subnet's broadcast address. */
 bool ipv4_is_broadcast(const struct tapir_stack *st, uint32_t addr);
 static inline bool ipv4_is_multicast(uint32_t addr) { return (addr >> 28) == 0xeu; }

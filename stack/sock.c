@@ -13,7 +13,8 @@
 #include "core.h"
 #include "icmp.h"
 
-#define SOCK_BUF_MIN 2304u          /* Linux's SOCK_MIN_RCVBUF */
+#define SOCK_RCVBUF_MIN 2304u       /* Linux's SOCK_MIN_RCVBUF */
+#define SOCK_SNDBUF_MIN 4608u       /* Linux's SOCK_MIN_SNDBUF */
 #define SOCK_BUF_MAX (8u << 20)     /* twice the 4 MiB a caller may ask for */
 
 static void sock_wake(struct tapir_sock *s)
@@ -175,14 +176,20 @@ int tapir_sock_bind(struct tapir_sock *s, const struct sockaddr_in *sa)
 {
     uint32_t addr;
     uint16_t port;
-    int rc = sock_addr_in(sa, &addr, &port);
+    /* As Linux's inet_bind: AF_UNSPEC with INADDR_ANY is taken as AF_INET, for old programs. */
+    bool unspec_any = sa && sa->sin_family == AF_UNSPEC && sa->sin_addr.s_addr == INADDR_ANY;
+    int rc = unspec_any ? (addr = 0, port = ntohs(sa->sin_port), 0) : sock_addr_in(sa, &addr, &port);
     if (rc < 0)
         return rc;
     if (s->local_port)
         return -EINVAL; /* already bound */
     if (addr != 0 && addr != s->st->ip_addr)
         return -EADDRNOTAVAIL;
-    return sock_bind_port(s, addr, port);
+    if ((rc = sock_bind_port(s, addr, port)) < 0)
+        return rc;
+    s->addr_bound = addr != 0;
+    s->port_bound = port != 0;
+    return 0;
 }
 
 /* An unbound socket that sends or connects gets an ephemeral port on every address. */
@@ -191,23 +198,42 @@ static int sock_autobind(struct tapir_sock *s)
     return s->local_port ? 0 : sock_bind_port(s, 0, 0);
 }
 
+/* connect(AF_UNSPEC) dissolves the association, and, as Linux's __udp_disconnect, gives back
+ * the address and the port that connect or a first send chose rather than bind. */
+static void sock_disconnect(struct tapir_sock *s)
+{
+    s->connected = false;
+    s->remote_addr = 0;
+    s->remote_port = 0;
+    if (!s->addr_bound)
+        s->local_addr = 0;
+    if (!s->port_bound && s->local_port) {
+        port_unlink(sock_ports(s), s);
+        s->local_port = 0;
+    }
+}
+
 int tapir_sock_connect(struct tapir_sock *s, const struct sockaddr_in *sa)
 {
     if (sa && sa->sin_family == AF_UNSPEC) {
-        s->connected = false; /* dissolve the association, as connect(2) on UDP allows */
-        s->remote_addr = 0;
-        s->remote_port = 0;
+        sock_disconnect(s);
         return 0;
     }
-    uint32_t addr;
+    uint32_t addr, next_hop;
     uint16_t port;
     int rc = sock_addr_in(sa, &addr, &port);
     if (rc < 0)
+        return rc;
+    if ((rc = ipv4_route(s->st, addr, &next_hop)) < 0)
         return rc;
     if (ipv4_is_broadcast(s->st, addr) && !s->broadcast)
         return -EACCES;
     if ((rc = sock_autobind(s)) < 0)
         return rc;
+    /* As Linux: connecting fixes our address too (the route's source), so getsockname tells
+     * a program which of its addresses it talks from. */
+    if (!s->local_addr)
+        s->local_addr = s->st->ip_addr;
     s->remote_addr = addr;
     s->remote_port = port;
     s->connected = true;
@@ -217,21 +243,23 @@ int tapir_sock_connect(struct tapir_sock *s, const struct sockaddr_in *sa)
 
 int sock_icmp_errno(uint8_t type, uint8_t code)
 {
-    if (type == ICMP_DEST_UNREACH) {
-        switch (code) {
-        case 0: return ENETUNREACH;
-        case 1: return EHOSTUNREACH;
-        case ICMP_PROTO_UNREACH: return ENOPROTOOPT;
-        case ICMP_PORT_UNREACH: return ECONNREFUSED;
-        case ICMP_FRAG_NEEDED: return EMSGSIZE;
-        default: return EHOSTUNREACH;
-        }
-    }
-    if (type == ICMP_TIME_EXCEEDED)
-        return EHOSTUNREACH;
+    /* Destination unreachable by code, as Linux's icmp_err_convert: only the "fatal" codes
+     * reach a socket that has not asked for every error (IP_RECVERR, which tapir lacks); the
+     * soft ones (net or host unreachable, which a route change may cure) are ignored. Code 4,
+     * fragmentation needed, is EMSGSIZE, as with path MTU discovery on. */
+    static const int unreach[16] = {
+        [ICMP_PROTO_UNREACH] = ENOPROTOOPT, [ICMP_PORT_UNREACH] = ECONNREFUSED,
+        [ICMP_FRAG_NEEDED] = EMSGSIZE,      [6] = ENETUNREACH,  /* network unknown */
+        [7] = EHOSTDOWN,                    /* host unknown */
+        [8] = ENONET,                       /* source host isolated */
+        [9] = ENETUNREACH,  [10] = EHOSTUNREACH, /* administratively prohibited */
+        [13] = EHOSTUNREACH, [14] = EHOSTUNREACH, [15] = EHOSTUNREACH, /* filtered, precedence */
+    };
+    if (type == ICMP_DEST_UNREACH)
+        return code < 16 ? unreach[code] : 0;
     if (type == ICMP_PARAM_PROBLEM)
         return EPROTO;
-    return 0; /* source quench: ignored (RFC 6633) */
+    return 0; /* time exceeded, source quench (RFC 6633), redirect: soft */
 }
 
 /* A pending ICMP error is reported by exactly one call, then cleared (as sock_error()). */
@@ -271,11 +299,13 @@ static int ping_check(const void *buf, size_t len)
     return h[0] == ICMP_ECHO_REQUEST && h[1] == 0 ? 0 : -EINVAL;
 }
 
-static int udp_check(const struct tapir_sock *s, const void *buf, size_t len)
+static int udp_check(const void *buf, size_t len)
 {
     if (!buf && len)
         return -EFAULT;
-    if (len > UDP_MAX_PAYLOAD || len > s->sndbuf_bytes)
+    /* As Linux, a datagram bigger than SO_SNDBUF still goes: the buffer bounds what is
+     * queued, and nothing waits in a UDP socket's send queue here. */
+    if (len > UDP_MAX_PAYLOAD)
         return -EMSGSIZE;
     return 0;
 }
@@ -294,13 +324,17 @@ ssize_t tapir_sock_sendto(struct tapir_sock *s, const void *buf, size_t len, int
     if (s->shut_wr)
         return -EPIPE;
     if (dst) {
-        int rc = sock_addr_in(dst, &addr, &port);
+        /* As Linux's udp_sendmsg, AF_UNSPEC is taken as AF_INET (not on a ping socket). */
+        struct sockaddr_in as_inet = *dst;
+        if (!ping && as_inet.sin_family == AF_UNSPEC)
+            as_inet.sin_family = AF_INET;
+        int rc = sock_addr_in(&as_inet, &addr, &port);
         if (rc < 0)
             return rc;
     } else if (!s->connected) {
         return -EDESTADDRREQ;
     }
-    int rc = ping ? ping_check(buf, len) : udp_check(s, buf, len);
+    int rc = ping ? ping_check(buf, len) : udp_check(buf, len);
     if (rc < 0)
         return rc;
     if (ipv4_is_broadcast(s->st, addr) && !s->broadcast)
@@ -385,11 +419,12 @@ static int sock_opt_int(const void *val, socklen_t len, int *out)
 }
 
 /* As Linux: the kernel doubles a requested buffer size to allow for its bookkeeping, and
- * getsockopt reports the doubled value. */
-static uint32_t sock_buf_size(int v)
+ * getsockopt reports the doubled value. The request is read as unsigned, so a negative one
+ * asks for the most. */
+static uint32_t sock_buf_size(int v, uint32_t floor)
 {
-    uint64_t d = v < 0 ? 0 : (uint64_t)v * 2;
-    return (uint32_t)(d < SOCK_BUF_MIN ? SOCK_BUF_MIN : d > SOCK_BUF_MAX ? SOCK_BUF_MAX : d);
+    uint64_t d = (uint64_t)(uint32_t)v * 2;
+    return (uint32_t)(d < floor ? floor : d > SOCK_BUF_MAX ? SOCK_BUF_MAX : d);
 }
 
 int tapir_sock_setopt(struct tapir_sock *s, int level, int name, const void *val, socklen_t len)
@@ -402,8 +437,8 @@ int tapir_sock_setopt(struct tapir_sock *s, int level, int name, const void *val
     switch (name) {
     case SO_REUSEADDR: s->reuseaddr = v != 0; return 0;
     case SO_BROADCAST: s->broadcast = v != 0; return 0;
-    case SO_RCVBUF: s->rcvbuf_bytes = sock_buf_size(v); return 0;
-    case SO_SNDBUF: s->sndbuf_bytes = sock_buf_size(v); return 0;
+    case SO_RCVBUF: s->rcvbuf_bytes = sock_buf_size(v, SOCK_RCVBUF_MIN); return 0;
+    case SO_SNDBUF: s->sndbuf_bytes = sock_buf_size(v, SOCK_SNDBUF_MIN); return 0;
     default: return -ENOPROTOOPT;
     }
 }
@@ -411,10 +446,14 @@ int tapir_sock_setopt(struct tapir_sock *s, int level, int name, const void *val
 int tapir_sock_getopt(struct tapir_sock *s, int level, int name, void *val, socklen_t *len)
 {
     int v;
-    if (level != SOL_SOCKET)
-        return -ENOPROTOOPT;
-    if (!val || !len || *len < (socklen_t)sizeof(int))
+    if (!val || !len)
+        return -EFAULT;
+    if ((int)*len < 0)
         return -EINVAL;
+    if (level != SOL_SOCKET) /* (SOL_SOCKET is 1, as IPPROTO_ICMP: test it first) */
+        return level == IPPROTO_IP || level == s->protocol
+                   ? -ENOPROTOOPT  /* a level we have, with no options to read yet */
+                   : -EOPNOTSUPP; /* as Linux's ip_getsockopt for a foreign level */
     switch (name) {
     case SO_REUSEADDR: v = s->reuseaddr; break;
     case SO_BROADCAST: v = s->broadcast; break;
@@ -424,8 +463,10 @@ int tapir_sock_getopt(struct tapir_sock *s, int level, int name, void *val, sock
     case SO_TYPE: v = s->type; break;
     default: return -ENOPROTOOPT;
     }
-    memcpy(val, &v, sizeof(v));
-    *len = sizeof(v);
+    /* As Linux: a short buffer gets the first bytes, and *len says how many. */
+    socklen_t n = *len < sizeof(v) ? *len : (socklen_t)sizeof(v);
+    memcpy(val, &v, n);
+    *len = n;
     return 0;
 }
 

@@ -479,12 +479,9 @@ static int addr_from_user(const struct sockaddr *a, socklen_t len, struct sockad
     if (len < sizeof(sa_family_t))
         return -EINVAL;
     memset(out, 0, sizeof(*out));
-    memcpy(&out->sin_family, &a->sa_family, sizeof(sa_family_t));
-    if (out->sin_family == AF_UNSPEC)
-        return 0;
-    if (len < sizeof(*out))
+    memcpy(out, a, len < sizeof(*out) ? len : sizeof(*out));
+    if (out->sin_family != AF_UNSPEC && len < sizeof(*out))
         return -EINVAL;
-    memcpy(out, a, sizeof(*out));
     return 0;
 }
 
@@ -678,10 +675,7 @@ static long accept_op(struct tapir_sock *core, void *arg)
 
 int tapir_accept(int fd, struct sockaddr *addr, socklen_t *addrlen)
 {
-    int check = addr ? addr_check_out(addr, addrlen) : 0;
-    if (check < 0)
-        return fail(check);
-    struct shim_sock *s = sock_enter(fd);
+    struct shim_sock *s = sock_enter(fd); /* as Linux: the descriptor is checked first */
     if (!s)
         return -1;
     struct accept_args a = {0};
@@ -699,6 +693,11 @@ int tapir_accept(int fd, struct sockaddr *addr, socklen_t *addrlen)
     if (!child)
         return fail(rc);
     int child_fd = shim_sock_install(child);
+    int check = addr && child_fd >= 0 ? addr_check_out(addr, addrlen) : 0;
+    if (check < 0) { /* as Linux: the connection is accepted, then lost to the bad address */
+        tapir_close(child_fd);
+        return fail(check);
+    }
     if (child_fd >= 0 && addr)
         addr_to_user(&a.peer, addr, addrlen);
     return child_fd;
@@ -731,11 +730,12 @@ ssize_t tapir_sendto(int fd, const void *buf, size_t len, int flags,
                      const struct sockaddr *dest_addr, socklen_t addrlen)
 {
     struct sockaddr_in sin;
-    int rc = dest_addr ? addr_from_user(dest_addr, addrlen, &sin) : 0;
     struct shim_sock *s = sock_enter(fd);
     if (!s)
         return -1;
-    long n = rc < 0 ? rc : sock_send(s, buf, len, flags, dest_addr ? &sin : NULL);
+    long n = dest_addr ? addr_from_user(dest_addr, addrlen, &sin) : 0;
+    if (n == 0)
+        n = sock_send(s, buf, len, flags, dest_addr ? &sin : NULL);
     sock_leave(s);
     return result(n);
 }
@@ -763,35 +763,41 @@ static long iov_total(const struct iovec *iov, size_t iovlen)
     return (long)total;
 }
 
+/* One datagram from several pieces: gathers them into the host's scratch buffer, under the
+ * lock, and sends that. */
+static long sock_send_gathered(struct shim_sock *s, const struct msghdr *msg, size_t total,
+                               int flags, const struct sockaddr_in *dst)
+{
+    if (total > SCRATCH_BYTES)
+        return -EMSGSIZE; /* more than any datagram */
+    size_t off = 0;
+    for (size_t i = 0; i < msg->msg_iovlen; i++) {
+        if (msg->msg_iov[i].iov_len) /* an empty piece may have a NULL base */
+            memcpy(s->host->scratch + off, msg->msg_iov[i].iov_base, msg->msg_iov[i].iov_len);
+        off += msg->msg_iov[i].iov_len;
+    }
+    return sock_send(s, s->host->scratch, off, flags, dst);
+}
+
 ssize_t tapir_sendmsg(int fd, const struct msghdr *msg, int flags)
 {
-    if (!msg)
-        return fail(-EFAULT);
-    long total = iov_total(msg->msg_iov, msg->msg_iovlen);
-    if (total < 0)
-        return fail(total);
     struct sockaddr_in sin;
-    int rc = msg->msg_name ? addr_from_user(msg->msg_name, msg->msg_namelen, &sin) : 0;
-    if (rc < 0)
-        return fail(rc);
     struct shim_sock *s = sock_enter(fd);
     if (!s)
         return -1;
-    const struct sockaddr_in *dst = msg->msg_name ? &sin : NULL;
-    long n;
-    if (msg->msg_iovlen == 1) {
-        n = sock_send(s, msg->msg_iov[0].iov_base, (size_t)total, flags, dst);
-    } else if ((size_t)total > SCRATCH_BYTES) {
-        n = -EMSGSIZE; /* more than any datagram */
-    } else {
-        /* One datagram from several pieces: gather them under the lock. */
-        size_t off = 0;
-        for (size_t i = 0; i < msg->msg_iovlen; i++) {
-            if (msg->msg_iov[i].iov_len) /* an empty piece may have a NULL base */
-                memcpy(s->host->scratch + off, msg->msg_iov[i].iov_base, msg->msg_iov[i].iov_len);
-            off += msg->msg_iov[i].iov_len;
-        }
-        n = sock_send(s, s->host->scratch, off, flags, dst);
+    long n = msg ? iov_total(msg->msg_iov, msg->msg_iovlen) : -EFAULT;
+    /* As Linux's copy_msghdr_from_user: a name of length 0 is no name. */
+    bool named = n >= 0 && msg->msg_name && msg->msg_namelen;
+    if (named) {
+        int rc = addr_from_user(msg->msg_name, msg->msg_namelen, &sin);
+        if (rc < 0)
+            n = rc;
+    }
+    if (n >= 0) {
+        const struct sockaddr_in *dst = named ? &sin : NULL;
+        n = msg->msg_iovlen == 1
+                ? sock_send(s, msg->msg_iov[0].iov_base, (size_t)n, flags, dst)
+                : sock_send_gathered(s, msg, (size_t)n, flags, dst);
     }
     sock_leave(s);
     return result(n);
@@ -815,18 +821,19 @@ static long recv_op(struct tapir_sock *core, void *arg)
 ssize_t tapir_recvfrom(int fd, void *buf, size_t len, int flags, struct sockaddr *src_addr,
                        socklen_t *addrlen)
 {
-    int rc = src_addr ? addr_check_out(src_addr, addrlen) : 0;
-    if (rc < 0)
-        return fail(rc);
     struct shim_sock *s = sock_enter(fd);
     if (!s)
         return -1;
     struct recv_args a = {.buf = buf, .len = len, .flags = flags};
     long n = sock_run(s, recv_op, &a, flags, true);
     sock_leave(s);
-    if (n > 0 || (n == 0 && a.from.sin_family == AF_INET)) {
-        if (src_addr)
-            addr_to_user(&a.from, src_addr, addrlen);
+    /* As Linux: the address is written after the datagram is taken, so a bad address buffer
+     * loses the datagram and says EFAULT. */
+    if (n >= 0 && src_addr && a.from.sin_family == AF_INET) {
+        int rc = addr_check_out(src_addr, addrlen);
+        if (rc < 0)
+            return fail(rc);
+        addr_to_user(&a.from, src_addr, addrlen);
     }
     return result(n);
 }
@@ -850,22 +857,22 @@ static void iov_scatter(const struct iovec *iov, size_t iovlen, const uint8_t *s
 
 ssize_t tapir_recvmsg(int fd, struct msghdr *msg, int flags)
 {
-    if (!msg)
-        return fail(-EFAULT);
-    long total = iov_total(msg->msg_iov, msg->msg_iovlen);
-    if (total < 0)
-        return fail(total);
-    if (msg->msg_name && (int)msg->msg_namelen < 0)
-        return fail(-EINVAL);
     struct shim_sock *s = sock_enter(fd);
     if (!s)
         return -1;
-    bool direct = msg->msg_iovlen == 1;
-    size_t room = (size_t)total < SCRATCH_BYTES ? (size_t)total : SCRATCH_BYTES;
-    struct recv_args a = {.buf = direct ? msg->msg_iov[0].iov_base : s->host->scratch,
-                          .len = direct ? (size_t)total : room,
-                          .flags = flags};
-    long n = sock_run(s, recv_op, &a, flags, true);
+    long n = msg ? iov_total(msg->msg_iov, msg->msg_iovlen) : -EFAULT;
+    if (n >= 0 && msg->msg_name && (int)msg->msg_namelen < 0)
+        n = -EINVAL;
+    struct recv_args a = {0};
+    size_t room = 0;
+    bool direct = n >= 0 && msg->msg_iovlen == 1;
+    if (n >= 0) {
+        room = (size_t)n < SCRATCH_BYTES ? (size_t)n : SCRATCH_BYTES;
+        a = (struct recv_args){.buf = direct ? msg->msg_iov[0].iov_base : s->host->scratch,
+                               .len = direct ? (size_t)n : room,
+                               .flags = flags};
+        n = sock_run(s, recv_op, &a, flags, true);
+    }
     if (n > 0 && !direct) /* still under the lock: nobody else has touched scratch */
         iov_scatter(msg->msg_iov, msg->msg_iovlen, s->host->scratch,
                     (size_t)n < room ? (size_t)n : room);
@@ -910,28 +917,28 @@ static int timeo_set(uint64_t *timeo_us, const void *val, socklen_t len)
     return 0;
 }
 
+/* As Linux's sock_getsockopt: a short buffer gets the first bytes, and *len says how many. */
 static int timeo_get(uint64_t timeo_us, void *val, socklen_t *len)
 {
     struct timeval tv = {.tv_sec = (time_t)(timeo_us / 1000000u),
                          .tv_usec = (suseconds_t)(timeo_us % 1000000u)};
-    if (*len < sizeof(tv))
-        return -EINVAL;
-    memcpy(val, &tv, sizeof(tv));
-    *len = sizeof(tv);
+    socklen_t n = *len < sizeof(tv) ? *len : (socklen_t)sizeof(tv);
+    memcpy(val, &tv, n);
+    *len = n;
     return 0;
 }
 
 int tapir_setsockopt(int fd, int level, int optname, const void *optval, socklen_t optlen)
 {
-    if (!optval && optlen)
-        return fail(-EFAULT);
-    if ((int)optlen < 0)
-        return fail(-EINVAL);
     struct shim_sock *s = sock_enter(fd);
     if (!s)
         return -1;
-    int rc;
-    if (level == SOL_SOCKET && optname == SO_RCVTIMEO)
+    int rc = 0;
+    if (!optval && optlen)
+        rc = -EFAULT;
+    else if ((int)optlen < 0)
+        rc = -EINVAL;
+    else if (level == SOL_SOCKET && optname == SO_RCVTIMEO)
         rc = timeo_set(&s->rcvtimeo_us, optval, optlen);
     else if (level == SOL_SOCKET && optname == SO_SNDTIMEO)
         rc = timeo_set(&s->sndtimeo_us, optval, optlen);
@@ -943,15 +950,15 @@ int tapir_setsockopt(int fd, int level, int optname, const void *optval, socklen
 
 int tapir_getsockopt(int fd, int level, int optname, void *optval, socklen_t *optlen)
 {
-    if (!optval || !optlen)
-        return fail(-EFAULT);
-    if ((int)*optlen < 0)
-        return fail(-EINVAL);
     struct shim_sock *s = sock_enter(fd);
     if (!s)
         return -1;
     int rc;
-    if (level == SOL_SOCKET && optname == SO_RCVTIMEO)
+    if (!optval || !optlen)
+        rc = -EFAULT;
+    else if ((int)*optlen < 0)
+        rc = -EINVAL;
+    else if (level == SOL_SOCKET && optname == SO_RCVTIMEO)
         rc = timeo_get(s->rcvtimeo_us, optval, optlen);
     else if (level == SOL_SOCKET && optname == SO_SNDTIMEO)
         rc = timeo_get(s->sndtimeo_us, optval, optlen);
@@ -963,14 +970,13 @@ int tapir_getsockopt(int fd, int level, int optname, void *optval, socklen_t *op
 
 static int sock_name(int fd, struct sockaddr *addr, socklen_t *addrlen, bool peer)
 {
-    int rc = addr_check_out(addr, addrlen);
-    if (rc < 0)
-        return fail(rc);
     struct shim_sock *s = sock_enter(fd);
     if (!s)
         return -1;
     struct sockaddr_in sin;
-    rc = peer ? tapir_sock_getpeername(s->core, &sin) : tapir_sock_getsockname(s->core, &sin);
+    int rc = addr_check_out(addr, addrlen);
+    if (rc == 0)
+        rc = peer ? tapir_sock_getpeername(s->core, &sin) : tapir_sock_getsockname(s->core, &sin);
     sock_leave(s);
     if (rc < 0)
         return fail(rc);

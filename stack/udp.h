@@ -28,6 +28,7 @@ struct tapir_sock {
     uint16_t remote_port;
     bool connected, reuseaddr, broadcast;
     bool shut_rd, shut_wr;      /* shutdown(2) */
+    bool addr_bound, port_bound;/* chosen by bind(2), not by connect or a first send */
     uint32_t rcvbuf_bytes, sndbuf_bytes;
     uint32_t rx_queued_bytes;   /* buffer sizes of queued datagrams, charged to rcvbuf */
     int so_error;               /* a positive errno from an ICMP error, reported once */

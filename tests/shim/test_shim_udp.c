@@ -297,9 +297,10 @@ static void test_rcvtimeo(void **state)
     assert_int_equal(tapir_getsockopt(rx, SOL_SOCKET, SO_RCVTIMEO, &got, &len), 0);
     assert_int_equal(got.tv_sec, 0);
     assert_int_equal(got.tv_usec, 200000);
+    /* As Linux: a short buffer gets the first bytes, and len says how many. */
     len = sizeof(got) - 1;
-    assert_int_equal(tapir_getsockopt(rx, SOL_SOCKET, SO_RCVTIMEO, &got, &len), -1);
-    assert_int_equal(errno, EINVAL);
+    assert_int_equal(tapir_getsockopt(rx, SOL_SOCKET, SO_RCVTIMEO, &got, &len), 0);
+    assert_int_equal(len, sizeof(got) - 1);
 
     /* A datagram within the timeout is returned, not EAGAIN. */
     struct timeval five = {.tv_sec = 5, .tv_usec = 0};

@@ -386,6 +386,17 @@ void fx_inject_udp(struct fixture *f, uint32_t src, uint16_t sport, uint32_t dst
     fx_inject(f, fx_scratch, n);
 }
 
+void fx_inject_icmp(struct fixture *f, uint32_t src, const uint8_t *src_mac, uint8_t type,
+                    uint8_t code, uint32_t rest, const void *data, size_t len)
+{
+    static uint8_t icmp[65536];
+    assert_true(len + 8 <= sizeof(icmp));
+    size_t n = fx_icmp_build(icmp, type, code, rest, data, len);
+    struct fx_ip ip = fx_ip_default();
+    ip.src = src;
+    fx_inject_ip(f, src_mac, &ip, icmp, n);
+}
+
 void fx_learn(struct fixture *f, uint32_t ip, const uint8_t *mac)
 {
     struct fx_arp a = fx_arp_request(mac, ip, FX_OUR_IP);
@@ -544,4 +555,24 @@ size_t fx_reassemble(const struct fx_frame *frames, size_t n, unsigned mtu, uint
         expect_off = off + v.payload_len;
     }
     return expect_off;
+}
+
+int fx_linux_icmp_errno(uint8_t type, uint8_t code)
+{
+    /* Destination unreachable, by code: only the "fatal" ones of icmp_err_convert reach a
+     * socket that did not ask for IP_RECVERR; fragmentation needed is EMSGSIZE (PMTU
+     * discovery on); codes above 15 are dropped by icmp_unreach. */
+    static const int unreach[16] = {
+        [2] = ENOPROTOOPT,   [3] = ECONNREFUSED,  [4] = EMSGSIZE,      [6] = ENETUNREACH,
+        [7] = EHOSTDOWN,     [8] = ENONET,        [9] = ENETUNREACH,   [10] = EHOSTUNREACH,
+        [13] = EHOSTUNREACH, [14] = EHOSTUNREACH, [15] = EHOSTUNREACH,
+    };
+    switch (type) {
+    case 3:
+        return code < 16 ? unreach[code] : 0;
+    case 12:
+        return EPROTO; /* parameter problem: fatal */
+    default:
+        return 0; /* time exceeded, source quench, redirect: soft */
+    }
 }

@@ -147,6 +147,10 @@ void fx_inject_ping(struct fixture *f, uint16_t id, uint16_t seq, const void *da
  * Ethernet destination is broadcast when dst is not our address. */
 void fx_inject_udp(struct fixture *f, uint32_t src, uint16_t sport, uint32_t dst, uint16_t dport,
                    const void *payload, size_t len);
+/* An ICMP message (correct checksum, type, code, the 4 bytes after the checksum, then data)
+ * from src at src_mac to us. */
+void fx_inject_icmp(struct fixture *f, uint32_t src, const uint8_t *src_mac, uint8_t type,
+                    uint8_t code, uint32_t rest, const void *data, size_t len);
 /* Teaches the stack ip is at mac (an ARP request from it for our address) and drops the reply. */
 void fx_learn(struct fixture *f, uint32_t ip, const uint8_t *mac);
 void fx_learn_gateway(struct fixture *f); /* 10.0.0.1 at fx_gw_mac */
@@ -204,6 +208,12 @@ struct fx_udp_view fx_as_udp(const struct fx_frame *fr, struct fx_ip_view *ip_ou
  * payload length. */
 size_t fx_reassemble(const struct fx_frame *frames, size_t n, unsigned mtu, uint8_t *out,
                      size_t cap);
+
+/* What Linux reports on a connected UDP or ping socket without IP_RECVERR when an ICMP error
+ * of this type and code arrives about one of its datagrams: a positive errno, or 0 when Linux
+ * ignores it (a soft error). Taken from Linux 6.18 (icmp_err_convert and its fatal flags, as
+ * __udp4_lib_err and ping_err apply them), independently of the stack's own table. */
+int fx_linux_icmp_errno(uint8_t type, uint8_t code);
 
 /* Internet checksum over buf (0 when buf contains its own correct checksum). */
 uint16_t fx_csum(const void *buf, size_t len);

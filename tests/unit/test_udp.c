@@ -4,6 +4,7 @@
 #include "fixture.h"
 
 #include <poll.h>
+#include <stdio.h>
 #include <sys/socket.h>
 
 #include "tapir/sock.h"
@@ -671,6 +672,248 @@ static void test_wakeup_called_and_pollin_follows_queue(void **state)
     tapir_sock_close(s);
 }
 
+/* --- broadcasts --- */
+
+static void test_broadcast_reaches_every_socket_bound_to_the_port(void **state)
+{
+    struct fixture *f = *state;
+    struct tapir_sock *a = sock_bound(f, 0, 7000, true);
+    struct tapir_sock *b = sock_bound(f, 0, 7000, true);
+    struct tapir_sock *other = sock_bound(f, 0, 7001, false);
+    int wakes_a = 0, wakes_b = 0;
+    tapir_sock_set_wakeup(a, count_wakeup, &wakes_a);
+    tapir_sock_set_wakeup(b, count_wakeup, &wakes_b);
+    uint8_t data[300];
+    fx_pattern(data, sizeof(data), 21);
+    fx_inject_udp(f, FX_GW_IP, 1234, FX_BCAST_IP, 7000, data, sizeof(data));
+    fx_inject_udp(f, FX_GW_IP, 1234, 0xffffffffu, 7000, "all", 3);
+    assert_int_equal(wakes_a, 2);
+    assert_int_equal(wakes_b, 2);
+    assert_int_equal(fx_stats(f)->udp.rx_datagrams, 4);
+    assert_int_equal(fx_stats(f)->mem.pkb_in_use, 4); /* a copy each */
+    /* Each socket has its own copy: reading one leaves the other's intact. */
+    expect_datagram(a, data, sizeof(data), FX_GW_IP, 1234);
+    expect_datagram(a, "all", 3, FX_GW_IP, 1234);
+    expect_empty(a);
+    expect_datagram(b, data, sizeof(data), FX_GW_IP, 1234);
+    expect_datagram(b, "all", 3, FX_GW_IP, 1234);
+    expect_empty(b);
+    expect_empty(other);
+    assert_int_equal(fx_stats(f)->mem.pkb_in_use, 0);
+    fx_expect_none(f);
+    tapir_sock_close(a);
+    tapir_sock_close(b);
+    tapir_sock_close(other);
+}
+
+/* As Linux: connecting fixes the socket's address to our unicast one, so a connected socket
+ * no longer hears broadcasts, even from its peer; the unconnected one still does. */
+static void test_broadcast_skips_connected_sockets(void **state)
+{
+    struct fixture *f = *state;
+    struct tapir_sock *any = sock_bound(f, 0, 7000, true);
+    struct tapir_sock *mine = sock_bound(f, 0, 7000, true);
+    struct sockaddr_in gw = sin_of(FX_GW_IP, 1234);
+    assert_int_equal(tapir_sock_connect(mine, &gw), 0);
+    fx_inject_udp(f, FX_GW_IP, 1234, FX_BCAST_IP, 7000, "b", 1);
+    expect_datagram(any, "b", 1, FX_GW_IP, 1234);
+    expect_empty(mine);
+    fx_inject_udp(f, FX_GW_IP, 1234, FX_OUR_IP, 7000, "u", 1); /* unicast from the peer */
+    expect_datagram(mine, "u", 1, FX_GW_IP, 1234);
+    tapir_sock_close(any);
+    tapir_sock_close(mine);
+}
+
+static void test_broadcast_to_full_socket_still_reaches_the_others(void **state)
+{
+    struct fixture *f = *state;
+    struct tapir_sock *full = sock_new(f);
+    set_int(full, SO_REUSEADDR, 1);
+    set_int(full, SO_RCVBUF, 1); /* the floor: room for one datagram */
+    struct sockaddr_in any = sin_of(0, 7000);
+    assert_int_equal(tapir_sock_bind(full, &any), 0);
+    struct tapir_sock *roomy = sock_bound(f, 0, 7000, true);
+    for (int i = 0; i < 5; i++)
+        fx_inject_udp(f, FX_GW_IP, 1, FX_BCAST_IP, 7000, "bcast", 5);
+    assert_true(fx_stats(f)->udp.drop_rcvbuf >= 1);
+    for (int i = 0; i < 5; i++)
+        expect_datagram(roomy, "bcast", 5, FX_GW_IP, 1);
+    expect_empty(roomy);
+    tapir_sock_close(full);
+    tapir_sock_close(roomy);
+    assert_int_equal(fx_stats(f)->mem.pkb_in_use, 0);
+}
+
+static void test_broadcast_to_unheard_port_never_draws_port_unreachable(void **state)
+{
+    struct fixture *f = *state;
+    /* Sockets on other ports, and one bound to our unicast address on this port (which
+     * broadcasts do not reach): nobody hears port 7000's broadcasts. */
+    struct tapir_sock *other = sock_bound(f, 0, 7001, false);
+    struct tapir_sock *exact = sock_bound(f, FX_OUR_IP, 7000, false);
+    for (int i = 0; i < 3; i++) {
+        fx_inject_udp(f, FX_GW_IP, 4444, FX_BCAST_IP, 7000, "x", 1);
+        fx_inject_udp(f, FX_GW_IP, 4444, 0xffffffffu, 7000, "x", 1);
+    }
+    fx_expect_none(f);
+    assert_int_equal(fx_stats(f)->udp.drop_no_port, 6);
+    assert_int_equal(fx_stats(f)->icmp.tx_dest_unreach, 0);
+    expect_empty(other);
+    expect_empty(exact);
+    /* The same datagram to our own address does draw one. */
+    fx_inject_udp(f, FX_GW_IP, 4444, FX_OUR_IP, 7002, "x", 1);
+    assert_int_equal(fx_as_icmp(fx_expect_one(f), NULL).type, 3);
+    tapir_sock_close(other);
+    tapir_sock_close(exact);
+}
+
+/* --- shutdown --- */
+
+static struct tapir_sock *sock_connected(struct fixture *f, uint16_t port)
+{
+    struct tapir_sock *s = sock_bound(f, 0, port, false);
+    struct sockaddr_in gw = sin_of(FX_GW_IP, 1);
+    assert_int_equal(tapir_sock_connect(s, &gw), 0);
+    return s;
+}
+
+static void test_shutdown_rd_reports_pollin_rdhup_and_keeps_queue(void **state)
+{
+    struct fixture *f = *state;
+    struct tapir_sock *s = sock_connected(f, 7000);
+    fx_inject_udp(f, FX_GW_IP, 1, FX_OUR_IP, 7000, "before", 6);
+    int wakes = 0;
+    tapir_sock_set_wakeup(s, count_wakeup, &wakes);
+    assert_int_equal(tapir_sock_shutdown(s, SHUT_RD), 0);
+    assert_int_equal(wakes, 1); /* a blocked reader must be woken */
+    assert_int_equal(tapir_sock_events(s), POLLIN | POLLRDHUP | POLLOUT);
+    /* As Linux: queued datagrams are still read, then the queue is empty (a blocking reader
+     * sees the end; the core says -EAGAIN), and a datagram arriving later is still queued. */
+    expect_datagram(s, "before", 6, FX_GW_IP, 1);
+    expect_empty(s);
+    assert_int_equal(tapir_sock_events(s), POLLIN | POLLRDHUP | POLLOUT);
+    fx_inject_udp(f, FX_GW_IP, 1, FX_OUR_IP, 7000, "after", 5);
+    expect_datagram(s, "after", 5, FX_GW_IP, 1);
+    /* Sending still works. */
+    assert_int_equal(tapir_sock_sendto(s, "out", 3, 0, NULL), 3);
+    fx_clear(f);
+    tapir_sock_close(s);
+}
+
+static void test_shutdown_wr_makes_sends_epipe(void **state)
+{
+    struct fixture *f = *state;
+    struct tapir_sock *s = sock_connected(f, 7000);
+    assert_int_equal(tapir_sock_shutdown(s, SHUT_WR), 0);
+    assert_int_equal(tapir_sock_events(s), POLLOUT); /* as Linux: no HUP for half */
+    struct sockaddr_in dst = sin_of(FX_GW_IP, 9);
+    assert_int_equal(tapir_sock_sendto(s, "x", 1, 0, NULL), -EPIPE);
+    assert_int_equal(tapir_sock_sendto(s, "x", 1, 0, &dst), -EPIPE);
+    assert_int_equal(tapir_sock_sendto(s, NULL, 0, 0, &dst), -EPIPE);
+    fx_expect_none(f);
+    assert_int_equal(fx_stats(f)->udp.tx_datagrams, 0);
+    /* Receiving still works. */
+    fx_inject_udp(f, FX_GW_IP, 1, FX_OUR_IP, 7000, "in", 2);
+    expect_datagram(s, "in", 2, FX_GW_IP, 1);
+    tapir_sock_close(s);
+}
+
+static void test_shutdown_both_ways_reports_pollhup(void **state)
+{
+    struct fixture *f = *state;
+    struct tapir_sock *s = sock_connected(f, 7000);
+    assert_int_equal(tapir_sock_shutdown(s, SHUT_RDWR), 0);
+    assert_int_equal(tapir_sock_events(s), POLLIN | POLLRDHUP | POLLHUP | POLLOUT);
+    assert_int_equal(tapir_sock_sendto(s, "x", 1, 0, NULL), -EPIPE);
+    tapir_sock_close(s);
+
+    /* The two halves add up. */
+    s = sock_connected(f, 7001);
+    assert_int_equal(tapir_sock_shutdown(s, SHUT_RD), 0);
+    assert_false(tapir_sock_events(s) & POLLHUP);
+    assert_int_equal(tapir_sock_shutdown(s, SHUT_WR), 0);
+    assert_int_equal(tapir_sock_events(s), POLLIN | POLLRDHUP | POLLHUP | POLLOUT);
+    assert_int_equal(tapir_sock_shutdown(s, SHUT_RDWR), 0); /* again: no harm */
+    tapir_sock_close(s);
+}
+
+static void test_shutdown_bad_how_is_einval_and_does_nothing(void **state)
+{
+    struct fixture *f = *state;
+    struct tapir_sock *s = sock_connected(f, 7000);
+    const int bad[] = {-1, 3, 4, 100};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        assert_int_equal(tapir_sock_shutdown(s, bad[i]), -EINVAL);
+    assert_int_equal(tapir_sock_events(s), POLLOUT);
+    assert_int_equal(tapir_sock_sendto(s, "x", 1, 0, NULL), 1);
+    fx_clear(f);
+    /* EINVAL comes before ENOTCONN. */
+    struct tapir_sock *u = sock_new(f);
+    assert_int_equal(tapir_sock_shutdown(u, 3), -EINVAL);
+    assert_int_equal(tapir_sock_events(u), POLLOUT);
+    tapir_sock_close(u);
+    tapir_sock_close(s);
+}
+
+static void test_shutdown_unconnected_is_enotconn_but_takes_effect(void **state)
+{
+    struct fixture *f = *state;
+    struct tapir_sock *s = sock_bound(f, 0, 7000, false);
+    int wakes = 0;
+    tapir_sock_set_wakeup(s, count_wakeup, &wakes);
+    assert_int_equal(tapir_sock_shutdown(s, SHUT_RD), -ENOTCONN);
+    assert_int_equal(wakes, 1);
+    assert_int_equal(tapir_sock_events(s), POLLIN | POLLRDHUP | POLLOUT);
+    assert_int_equal(tapir_sock_shutdown(s, SHUT_WR), -ENOTCONN);
+    assert_int_equal(tapir_sock_events(s), POLLIN | POLLRDHUP | POLLHUP | POLLOUT);
+    struct sockaddr_in dst = sin_of(FX_GW_IP, 9);
+    assert_int_equal(tapir_sock_sendto(s, "x", 1, 0, &dst), -EPIPE);
+    fx_expect_none(f);
+    /* Never bound, never connected: the same. */
+    struct tapir_sock *fresh = sock_new(f);
+    assert_int_equal(tapir_sock_shutdown(fresh, SHUT_RDWR), -ENOTCONN);
+    assert_true(tapir_sock_events(fresh) & POLLHUP);
+    tapir_sock_close(fresh);
+    tapir_sock_close(s);
+}
+
+/* --- ICMP errors, as Linux reports them --- */
+
+/* Linux (__udp4_lib_err) reports only the "fatal" ICMP errors to a connected socket without
+ * IP_RECVERR: host and network unreachable, time exceeded and other soft errors are not
+ * reported at all, and the codes map as icmp_err_convert (EHOSTDOWN, ENONET, ...). */
+static void test_linux_icmp_errors_reported_as_icmp_err_convert(void **state)
+{
+    struct fixture *f = *state;
+    fx_learn(f, FX_PEER_IP, fx_peer_mac);
+    struct tapir_sock *s = sock_new(f);
+    struct sockaddr_in peer = sin_of(FX_PEER_IP, 5000);
+    assert_int_equal(tapir_sock_connect(s, &peer), 0);
+    static const uint8_t cases[][2] = {
+        {3, 0},  {3, 1},  {3, 2},  {3, 3},  {3, 4},  {3, 5},  {3, 6},
+        {3, 7},  {3, 8},  {3, 9},  {3, 10}, {3, 11}, {3, 12}, {3, 13},
+        {3, 14}, {3, 15}, {3, 16}, {11, 0}, {11, 1}, {12, 0}, {4, 0},
+    };
+    char wrong[1024] = "";
+    size_t used = 0;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        assert_int_equal(tapir_sock_sendto(s, "hi", 2, 0, NULL), 2);
+        struct fx_ip_view ip;
+        fx_as_udp(fx_expect_one(f), &ip);
+        fx_inject_icmp(f, FX_PEER_IP, fx_peer_mac, cases[i][0], cases[i][1], 0, ip.hdr,
+                       ip.hdr_len + 8);
+        int got = get_int(s, SO_ERROR), want = fx_linux_icmp_errno(cases[i][0], cases[i][1]);
+        if (got != want && used < sizeof(wrong) - 64)
+            used += (size_t)snprintf(wrong + used, sizeof(wrong) - used,
+                                     " type %u code %u: %s (want %s);", cases[i][0], cases[i][1],
+                                     got ? strerrorname_np(got) : "none",
+                                     want ? strerrorname_np(want) : "none");
+    }
+    if (used)
+        fail_msg("ICMP errors reported unlike Linux:%s", wrong);
+    tapir_sock_close(s);
+}
+
 /* --- socket calls --- */
 
 static void test_getpeername_and_connect_unspec_dissolves(void **state)
@@ -750,9 +993,23 @@ int main(void)
         FX_TEST(test_port_unreachable_ignored_by_unconnected_socket),
         FX_TEST(test_small_rcvbuf_drops_excess_and_reading_frees_space),
         FX_TEST(test_wakeup_called_and_pollin_follows_queue),
+        FX_TEST(test_broadcast_reaches_every_socket_bound_to_the_port),
+        FX_TEST(test_broadcast_skips_connected_sockets),
+        FX_TEST(test_broadcast_to_full_socket_still_reaches_the_others),
+        FX_TEST_LEARNED(test_broadcast_to_unheard_port_never_draws_port_unreachable),
+        FX_TEST_LEARNED(test_shutdown_rd_reports_pollin_rdhup_and_keeps_queue),
+        FX_TEST(test_shutdown_wr_makes_sends_epipe),
+        FX_TEST_LEARNED(test_shutdown_both_ways_reports_pollhup),
+        FX_TEST_LEARNED(test_shutdown_bad_how_is_einval_and_does_nothing),
+        FX_TEST(test_shutdown_unconnected_is_enotconn_but_takes_effect),
         FX_TEST(test_getpeername_and_connect_unspec_dissolves),
         FX_TEST(test_so_type_is_dgram),
         FX_TEST(test_open_rejects_stream_and_tcp_protocol),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    const struct CMUnitTest linux_departures[] = {
+        FX_TEST_LEARNED(test_linux_icmp_errors_reported_as_icmp_err_convert),
+    };
+    int failed = cmocka_run_group_tests_name("udp", tests, NULL, NULL);
+    failed += cmocka_run_group_tests_name("udp: linux departures", linux_departures, NULL, NULL);
+    return failed;
 }

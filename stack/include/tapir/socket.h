@@ -90,9 +90,10 @@ int tapir_socket_on(struct tapir_host *h, int domain, int type, int protocol);
  * EADDRINUSE, EADDRNOTAVAIL (not INADDR_ANY nor our address). Port 0 picks an ephemeral port
  * (32768-60999). */
 int tapir_bind(int fd, const struct sockaddr *addr, socklen_t addrlen);
-/* connect(2). On a datagram socket: fixes the peer (AF_UNSPEC dissolves it) and binds an
- * ephemeral port if needed. EBADF, EFAULT, EINVAL, EAFNOSUPPORT, EACCES (broadcast without
- * SO_BROADCAST). */
+/* connect(2). On a datagram socket: fixes the peer and our address (getsockname shows it),
+ * binding an ephemeral port if needed; AF_UNSPEC dissolves the association and gives back
+ * what connect chose. EBADF, EFAULT, EINVAL, EAFNOSUPPORT, ENETUNREACH (no route), EACCES
+ * (broadcast without SO_BROADCAST). */
 int tapir_connect(int fd, const struct sockaddr *addr, socklen_t addrlen);
 /* listen(2) and accept(2): for stream sockets. On a datagram socket EOPNOTSUPP. accept
  * blocks (SO_RCVTIMEO bounds it) unless the socket is non-blocking (EAGAIN). */
@@ -100,8 +101,9 @@ int tapir_listen(int fd, int backlog);
 int tapir_accept(int fd, struct sockaddr *addr, socklen_t *addrlen);
 
 /* send(2), sendto(2), sendmsg(2). One call is one datagram, 0 to 65507 bytes (a ping socket:
- * 8 to 65515, echo request header first). EBADF, EFAULT, EDESTADDRREQ (no address on an
- * unconnected socket), EMSGSIZE, EACCES (broadcast without SO_BROADCAST), EINVAL (a ping
+ * 8 to 65515, echo request header first); sendmsg gathers its iovecs, and a msg_namelen of 0
+ * means no address. EBADF, EFAULT, EDESTADDRREQ (no address on an unconnected socket),
+ * EMSGSIZE, EACCES (broadcast without SO_BROADCAST), EINVAL (a ping
  * message that is not an echo request), EOPNOTSUPP (MSG_OOB), EPIPE (after SHUT_WR),
  * ENETUNREACH, ENOBUFS, EAGAIN (SO_SNDTIMEO expired or non-blocking), and on a connected
  * socket a pending error from an ICMP message (ECONNREFUSED, EHOSTUNREACH, ...). */
@@ -129,8 +131,10 @@ int tapir_close(int fd);
 
 /* SOL_SOCKET options: SO_REUSEADDR, SO_BROADCAST, SO_RCVBUF, SO_SNDBUF (doubled, as Linux),
  * SO_RCVTIMEO, SO_SNDTIMEO (struct timeval; zero means forever; EDOM for bad microseconds),
- * SO_ERROR (get: the pending error, cleared), SO_TYPE (get). EBADF, EFAULT, EINVAL (short
- * optlen), ENOPROTOOPT. */
+ * SO_ERROR (get: the pending error, cleared), SO_TYPE (get). As Linux, getsockopt with a
+ * short optlen writes the first optlen bytes and says so in *optlen. EBADF, EFAULT, EINVAL
+ * (a negative optlen, or a setsockopt value shorter than an int), ENOPROTOOPT (unknown
+ * option), EOPNOTSUPP (getsockopt at a level the socket does not have). */
 int tapir_setsockopt(int fd, int level, int optname, const void *optval, socklen_t optlen);
 int tapir_getsockopt(int fd, int level, int optname, void *optval, socklen_t *optlen);
 /* getsockname(2), getpeername(2): EBADF, EFAULT, EINVAL, ENOTCONN (getpeername). */
