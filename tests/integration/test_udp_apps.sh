@@ -41,7 +41,8 @@ stop_app() {
     APP_RC=$?
     APP_PID=
 }
-trap '[ -n "$APP_PID" ] && kill -s KILL "$APP_PID" 2>/dev/null; _cleanup' EXIT
+# Stop the demo too on the way out; _cleanup reads the test's exit status from $?, so keep it.
+trap '_rc=$?; [ -n "$APP_PID" ] && kill -s KILL "$APP_PID" 2>/dev/null; (exit $_rc); _cleanup' EXIT
 
 # --- the command lines ---
 "$BIN/udp_echo_server" --help >"$TEST_TMP/help.out" 2>&1
