@@ -13,6 +13,7 @@
 #include "pkb.h"
 #include "tapir/stack.h"
 #include "timer.h"
+#include "tcp.h"
 #include "udp.h"
 
 struct tapir_stack {
@@ -32,6 +33,7 @@ struct tapir_stack {
     struct ipfrag_table frag;
     struct icmp_state icmp;
     struct udp_table udp;
+    struct tcp_table tcp;
     int pcap_started;
 };
 

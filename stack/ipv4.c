@@ -7,6 +7,7 @@
 
 #include "bytes.h"
 #include "core.h"
+#include "tcp.h"
 #include "csum.h"
 #include "icmp.h"
 
@@ -113,6 +114,10 @@ void ipv4_deliver(struct tapir_stack *st, struct pkb *p, const struct ip_in *ip)
     case IPPROTO_UDP_:
         st->stats.ip.rx_delivered++;
         udp_input(st, p, ip);
+        return;
+    case IPPROTO_TCP_:
+        st->stats.ip.rx_delivered++;
+        tcp_input(st, p, ip);
         return;
     default:
         /* RFC 1122 §3.2.2.1: a host should say "protocol unreachable" for a protocol it does

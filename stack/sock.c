@@ -12,12 +12,13 @@
 
 #include "core.h"
 #include "icmp.h"
+#include "tcp.h"
 
 #define SOCK_RCVBUF_MIN 2304u       /* Linux's SOCK_MIN_RCVBUF */
 #define SOCK_SNDBUF_MIN 4608u       /* Linux's SOCK_MIN_SNDBUF */
 #define SOCK_BUF_MAX (8u << 20)     /* twice the 4 MiB a caller may ask for */
 
-static void sock_wake(struct tapir_sock *s)
+void sock_wake(struct tapir_sock *s)
 {
     if (s->wakeup)
         s->wakeup(s->wakeup_ctx);
@@ -39,6 +40,8 @@ void sock_set_error(struct tapir_sock *s, int err)
 /* The port table a socket lives in: UDP ports, or ping identifiers. */
 static struct tapir_sock **sock_ports(struct tapir_sock *s)
 {
+    if (s->protocol == IPPROTO_TCP)
+        return s->st->udp.tcp_ports;
     return s->protocol == IPPROTO_ICMP ? s->st->udp.ping_ids : s->st->udp.ports;
 }
 
@@ -92,10 +95,13 @@ static int port_pick_ephemeral(struct tapir_stack *st, struct tapir_sock *const 
     return -EAGAIN; /* as Linux when the range is exhausted */
 }
 
-/* SOCK_DGRAM with 0 or IPPROTO_UDP is UDP; with IPPROTO_ICMP it is a ping socket. */
+/* SOCK_DGRAM with 0 or IPPROTO_UDP is UDP, with IPPROTO_ICMP a ping socket; SOCK_STREAM
+ * with 0 or IPPROTO_TCP is TCP. */
 static int sock_pick_protocol(int type, int protocol)
 {
     int base = type & ~(SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (base == SOCK_STREAM)
+        return protocol == 0 || protocol == IPPROTO_TCP ? IPPROTO_TCP : -EPROTONOSUPPORT;
     if (base != SOCK_DGRAM)
         return -ESOCKTNOSUPPORT;
     if (protocol == 0 || protocol == IPPROTO_UDP)
@@ -105,17 +111,14 @@ static int sock_pick_protocol(int type, int protocol)
     return -EPROTONOSUPPORT;
 }
 
-int tapir_sock_open(struct tapir_stack *st, int type, int protocol, struct tapir_sock **out)
+int sock_alloc(struct tapir_stack *st, int type, int protocol, struct tapir_sock **out)
 {
-    int proto = sock_pick_protocol(type, protocol);
-    if (proto < 0)
-        return proto;
     struct tapir_sock *s = tapir_mem_alloc(st, sizeof(*s));
     if (!s)
         return -ENOMEM;
     s->st = st;
-    s->type = SOCK_DGRAM;
-    s->protocol = proto;
+    s->type = type;
+    s->protocol = protocol;
     s->rcvbuf_bytes = st->cfg.sock_rcvbuf_bytes;
     s->sndbuf_bytes = st->cfg.sock_sndbuf_bytes;
     s->all_next = st->udp.all;
@@ -126,12 +129,26 @@ int tapir_sock_open(struct tapir_stack *st, int type, int protocol, struct tapir
     return 0;
 }
 
+int tapir_sock_open(struct tapir_stack *st, int type, int protocol, struct tapir_sock **out)
+{
+    int proto = sock_pick_protocol(type, protocol);
+    if (proto < 0)
+        return proto;
+    int base = proto == IPPROTO_TCP ? SOCK_STREAM : SOCK_DGRAM;
+    int rc = sock_alloc(st, base, proto, out);
+    if (rc == 0 && proto == IPPROTO_TCP && (rc = tcp_sock_open(*out)) < 0)
+        tapir_sock_close(*out);
+    return rc;
+}
+
 void tapir_sock_close(struct tapir_sock *s)
 {
     if (!s)
         return;
     struct tapir_stack *st = s->st;
-    if (s->local_port)
+    if (s->tcp)
+        tcp_sock_close(s);
+    if (s->local_port) /* (an accepted socket is not in the table: then this finds nothing) */
         port_unlink(sock_ports(s), s);
     pkb_queue_purge(st, &s->rxq);
     if (s->all_prev)
@@ -193,7 +210,7 @@ int tapir_sock_bind(struct tapir_sock *s, const struct sockaddr_in *sa)
 }
 
 /* An unbound socket that sends or connects gets an ephemeral port on every address. */
-static int sock_autobind(struct tapir_sock *s)
+int sock_autobind(struct tapir_sock *s)
 {
     return s->local_port ? 0 : sock_bind_port(s, 0, 0);
 }
@@ -215,6 +232,8 @@ static void sock_disconnect(struct tapir_sock *s)
 
 int tapir_sock_connect(struct tapir_sock *s, const struct sockaddr_in *sa)
 {
+    if (s->protocol == IPPROTO_TCP)
+        return tcp_sock_connect(s, sa);
     if (sa && sa->sin_family == AF_UNSPEC) {
         sock_disconnect(s);
         return 0;
@@ -263,7 +282,7 @@ int sock_icmp_errno(uint8_t type, uint8_t code)
 }
 
 /* A pending ICMP error is reported by exactly one call, then cleared (as sock_error()). */
-static int sock_take_error(struct tapir_sock *s)
+int sock_take_error(struct tapir_sock *s)
 {
     int e = s->so_error;
     s->so_error = 0;
@@ -272,17 +291,23 @@ static int sock_take_error(struct tapir_sock *s)
 
 int tapir_sock_listen(struct tapir_sock *s, int backlog)
 {
-    (void)s;
-    (void)backlog;
-    return -EOPNOTSUPP; /* only stream sockets listen */
+    if (s->protocol != IPPROTO_TCP)
+        return -EOPNOTSUPP; /* only stream sockets listen */
+    return tcp_sock_listen(s, backlog);
 }
 
 int tapir_sock_accept(struct tapir_sock *s, struct tapir_sock **out, struct sockaddr_in *peer)
 {
-    (void)s;
-    (void)out;
-    (void)peer;
-    return -EOPNOTSUPP;
+    if (s->protocol != IPPROTO_TCP)
+        return -EOPNOTSUPP;
+    return tcp_sock_accept(s, out, peer);
+}
+
+int tapir_sock_connected(struct tapir_sock *s)
+{
+    if (s->protocol != IPPROTO_TCP)
+        return s->connected ? 0 : -ENOTCONN;
+    return tcp_sock_connected(s);
 }
 
 /* A ping socket sends an echo request the caller wrote, header and all; as Linux, the type
@@ -318,6 +343,8 @@ ssize_t tapir_sock_sendto(struct tapir_sock *s, const void *buf, size_t len, int
     bool ping = s->protocol == IPPROTO_ICMP;
     if (flags & MSG_OOB)
         return -EOPNOTSUPP;
+    if (s->protocol == IPPROTO_TCP)
+        return tcp_sock_send(s, buf, len); /* a stream has its peer: dst is ignored */
     /* MSG_DONTWAIT and MSG_NOSIGNAL are what every core call does anyway. */
     if (s->connected && s->so_error)
         return sock_take_error(s); /* as Linux: any send on the socket reports it */
@@ -354,6 +381,8 @@ ssize_t tapir_sock_recvfrom(struct tapir_sock *s, void *buf, size_t len, int fla
     struct pkb *p = s->rxq.head;
     if (msg_flags)
         *msg_flags = 0;
+    if (s->protocol == IPPROTO_TCP)
+        return tcp_sock_recv(s, buf, len, flags, src);
     if (!p)
         return s->so_error ? sock_take_error(s) : -EAGAIN; /* blocking callers check shut_rd */
     size_t n = p->len < len ? p->len : len;
@@ -380,6 +409,8 @@ ssize_t tapir_sock_recvfrom(struct tapir_sock *s, void *buf, size_t len, int fla
 
 short tapir_sock_events(const struct tapir_sock *s)
 {
+    if (s->protocol == IPPROTO_TCP)
+        return tcp_sock_events(s);
     short ev = POLLOUT;
     if (s->rxq.head)
         ev |= POLLIN;
@@ -396,6 +427,8 @@ int tapir_sock_shutdown(struct tapir_sock *s, int how)
 {
     if (how != SHUT_RD && how != SHUT_WR && how != SHUT_RDWR)
         return -EINVAL;
+    if (s->protocol == IPPROTO_TCP)
+        return tcp_sock_shutdown(s, how);
     s->shut_rd |= how != SHUT_WR;
     s->shut_wr |= how != SHUT_RD;
     sock_wake(s);
@@ -430,17 +463,26 @@ static uint32_t sock_buf_size(int v, uint32_t floor)
 int tapir_sock_setopt(struct tapir_sock *s, int level, int name, const void *val, socklen_t len)
 {
     int v, rc;
-    if (level != SOL_SOCKET)
+    bool tcp_level = level == IPPROTO_TCP && s->protocol == IPPROTO_TCP;
+    if (level != SOL_SOCKET && !tcp_level)
         return -ENOPROTOOPT;
     if ((rc = sock_opt_int(val, len, &v)) < 0)
         return rc;
+    if (tcp_level) {
+        if (name != TCP_NODELAY_OPT)
+            return -ENOPROTOOPT;
+        s->nodelay = v != 0; /* accepted; Nagle itself arrives with issue 6 */
+        return 0;
+    }
     switch (name) {
     case SO_REUSEADDR: s->reuseaddr = v != 0; return 0;
     case SO_BROADCAST: s->broadcast = v != 0; return 0;
-    case SO_RCVBUF: s->rcvbuf_bytes = sock_buf_size(v, SOCK_RCVBUF_MIN); return 0;
-    case SO_SNDBUF: s->sndbuf_bytes = sock_buf_size(v, SOCK_SNDBUF_MIN); return 0;
+    case SO_RCVBUF: s->rcvbuf_bytes = sock_buf_size(v, SOCK_RCVBUF_MIN); break;
+    case SO_SNDBUF: s->sndbuf_bytes = sock_buf_size(v, SOCK_SNDBUF_MIN); break;
     default: return -ENOPROTOOPT;
     }
+    tcp_sock_buffers(s);
+    return 0;
 }
 
 int tapir_sock_getopt(struct tapir_sock *s, int level, int name, void *val, socklen_t *len)
@@ -450,6 +492,13 @@ int tapir_sock_getopt(struct tapir_sock *s, int level, int name, void *val, sock
         return -EFAULT;
     if ((int)*len < 0)
         return -EINVAL;
+    if (level == IPPROTO_TCP && s->protocol == IPPROTO_TCP && name == TCP_NODELAY_OPT) {
+        v = s->nodelay;
+        socklen_t n = *len < sizeof(v) ? *len : (socklen_t)sizeof(v);
+        memcpy(val, &v, n);
+        *len = n;
+        return 0;
+    }
     if (level != SOL_SOCKET) /* (SOL_SOCKET is 1, as IPPROTO_ICMP: test it first) */
         return level == IPPROTO_IP || level == s->protocol
                    ? -ENOPROTOOPT  /* a level we have, with no options to read yet */
@@ -470,7 +519,7 @@ int tapir_sock_getopt(struct tapir_sock *s, int level, int name, void *val, sock
     return 0;
 }
 
-static void sock_fill(struct sockaddr_in *sa, uint32_t addr, uint16_t port)
+void sock_fill(struct sockaddr_in *sa, uint32_t addr, uint16_t port)
 {
     memset(sa, 0, sizeof(*sa));
     sa->sin_family = AF_INET;
@@ -492,6 +541,8 @@ int tapir_sock_getpeername(const struct tapir_sock *s, struct sockaddr_in *sa)
         return -EFAULT;
     if (!s->connected)
         return -ENOTCONN;
+    if (s->tcp && (s->tcp->state == TCP_SYN_SENT || s->tcp->state == TCP_CLOSED))
+        return -ENOTCONN; /* as Linux: no peer until the handshake is done */
     sock_fill(sa, s->remote_addr, s->remote_port);
     return 0;
 }

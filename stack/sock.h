@@ -15,6 +15,13 @@ void sock_enqueue(struct tapir_sock *s, struct pkb *p);
 /* Records an error (positive errno) for the next call to report, and wakes the owner. */
 void sock_set_error(struct tapir_sock *s, int err);
 
+/* A new socket of the given type and protocol, not yet in any port table (accept uses it). */
+int sock_alloc(struct tapir_stack *st, int type, int protocol, struct tapir_sock **out);
+void sock_wake(struct tapir_sock *s);
+int sock_autobind(struct tapir_sock *s);
+int sock_take_error(struct tapir_sock *s);
+void sock_fill(struct sockaddr_in *sa, uint32_t addr, uint16_t port);
+
 /* The errno a connected socket reports for an ICMP error (Linux's icmp_err_convert), or 0
  * for one that is ignored. */
 int sock_icmp_errno(uint8_t type, uint8_t code);

@@ -47,6 +47,7 @@ struct shim_sock {
     int fd;
     unsigned refs;             /* the table's, plus one per call in progress (table lock) */
     bool nonblock;
+    bool stream;               /* SOCK_STREAM: a send queues all it is given */
     uint64_t rcvtimeo_us, sndtimeo_us; /* 0: wait forever */
     pthread_cond_t cond;       /* callers waiting on this socket, with the host lock */
     struct poll_waiter *waiters; /* tapir_poll() calls waiting on it (host lock) */
@@ -544,6 +545,7 @@ int tapir_socket_on(struct tapir_host *h, int domain, int type, int protocol)
     if (!s)
         return fail(-ENOMEM);
     s->nonblock = (type & SOCK_NONBLOCK) != 0;
+    s->stream = (type & ~(SOCK_NONBLOCK | SOCK_CLOEXEC)) == SOCK_STREAM;
     host_lock(h);
     int rc = tapir_sock_open(h->st, type, protocol, &s->core);
     if (rc == 0)
@@ -641,9 +643,31 @@ int tapir_bind(int fd, const struct sockaddr *addr, socklen_t addrlen)
     return sock_addr_call(fd, addr, addrlen, tapir_sock_bind);
 }
 
+static long connected_op(struct tapir_sock *core, void *arg)
+{
+    (void)arg;
+    return tapir_sock_connected(core);
+}
+
+/* A stream socket's connect waits for the handshake (bounded by SO_SNDTIMEO, as Linux),
+ * unless the socket is non-blocking: then EINPROGRESS, and POLLOUT and SO_ERROR tell the
+ * rest. */
 int tapir_connect(int fd, const struct sockaddr *addr, socklen_t addrlen)
 {
-    return sock_addr_call(fd, addr, addrlen, tapir_sock_connect);
+    struct sockaddr_in sin;
+    struct shim_sock *s = sock_enter(fd);
+    if (!s)
+        return -1;
+    long rc = addr_from_user(addr, addrlen, &sin);
+    if (rc == 0)
+        rc = tapir_sock_connect(s->core, &sin);
+    if (rc == -EINPROGRESS && !s->nonblock) {
+        rc = sock_run(s, connected_op, NULL, 0, false);
+        if (rc == -EAGAIN)
+            rc = -EINPROGRESS; /* SO_SNDTIMEO ran out: still opening, as Linux says */
+    }
+    sock_leave(s);
+    return (int)result(rc);
 }
 
 /* listen and shutdown: one int in, one core call. */
@@ -687,6 +711,7 @@ int tapir_accept(int fd, struct sockaddr *addr, socklen_t *addrlen)
     }
     if (child) {
         child->core = a.child;
+        child->stream = true;
         tapir_sock_set_wakeup(child->core, sock_wakeup, child);
     }
     sock_leave(s);
@@ -706,24 +731,40 @@ int tapir_accept(int fd, struct sockaddr *addr, socklen_t *addrlen)
 /* ---- Sending and receiving -------------------------------------------------------------- */
 
 struct send_args {
-    const void *buf;
+    const uint8_t *buf;
     size_t len;
     int flags;
     const struct sockaddr_in *dst;
+    bool stream;
+    size_t done;               /* stream: bytes queued so far */
 };
 
+/* A datagram goes whole or not at all; a stream send queues what fits and, when the caller
+ * may wait, comes back for the rest as the send buffer drains. */
 static long send_op(struct tapir_sock *core, void *arg)
 {
     struct send_args *a = arg;
-    return tapir_sock_sendto(core, a->buf, a->len, a->flags, a->dst);
+    if (!a->stream)
+        return tapir_sock_sendto(core, a->buf, a->len, a->flags, a->dst);
+    while (a->done < a->len) {
+        long n = tapir_sock_sendto(core, a->buf + a->done, a->len - a->done, a->flags, a->dst);
+        if (n <= 0)
+            return n == 0 ? -EAGAIN : n;
+        a->done += (size_t)n;
+    }
+    return (long)a->done;
 }
 
-/* dst NULL: the connected peer. Host lock held. */
+/* dst NULL: the connected peer. Host lock held. A stream that queued part of the data before
+ * an error or a timeout reports the part, as send(2) does. */
 static long sock_send(struct shim_sock *s, const void *buf, size_t len, int flags,
                       const struct sockaddr_in *dst)
 {
-    struct send_args a = {.buf = buf, .len = len, .flags = flags, .dst = dst};
-    return sock_run(s, send_op, &a, flags, false);
+    struct send_args a = {.buf = buf, .len = len, .flags = flags, .dst = dst, .stream = s->stream};
+    if (a.stream && len == 0)
+        return tapir_sock_sendto(s->core, buf, 0, flags, dst);
+    long rc = sock_run(s, send_op, &a, flags, false);
+    return a.done > 0 ? (long)a.done : rc;
 }
 
 ssize_t tapir_sendto(int fd, const void *buf, size_t len, int flags,

@@ -26,6 +26,8 @@ void tapir_config_defaults(struct tapir_config *cfg)
     cfg->icmp_err_per_s = 1000;        /* Linux's icmp_msgs_per_sec */
     cfg->sock_rcvbuf_bytes = 256 * 1024;
     cfg->sock_sndbuf_bytes = 256 * 1024;
+    cfg->tcp_msl_us = 30000000;        /* Linux's TIME_WAIT is 60 s: 2 * 30 s */
+    cfg->tcp_challenge_ack_per_s = 1000; /* Linux's tcp_challenge_ack_limit */
 }
 
 static int config_check(const struct tapir_config *cfg)
@@ -88,6 +90,7 @@ struct tapir_stack *tapir_stack_new(const struct tapir_config *cfg, const struct
     pkb_pools_init(st);
     icmp_init(st);
     udp_init(st);
+    tcp_init(st);
     if (arp_init(st) < 0 || ipfrag_init(st) < 0) {
         tapir_stack_free(st);
         errno = ENOMEM;
@@ -102,6 +105,7 @@ void tapir_stack_free(struct tapir_stack *st)
     if (!st)
         return;
     tapir_flush(st);
+    tcp_free(st);
     udp_free(st);
     arp_free(st);
     ipfrag_free(st);

@@ -72,12 +72,14 @@ struct stat_desc {
 #define DESC_ONE_ip(name, text) {offsetof(struct tapir_stats, ip.name), text},
 #define DESC_ONE_icmp(name, text) {offsetof(struct tapir_stats, icmp.name), text},
 #define DESC_ONE_udp(name, text) {offsetof(struct tapir_stats, udp.name), text},
+#define DESC_ONE_tcp(name, text) {offsetof(struct tapir_stats, tcp.name), text},
 #define DESC_ONE_mem(name, text) {offsetof(struct tapir_stats, mem.name), text},
 DESC(eth, TAPIR_ETH_STATS)
 DESC(arp, TAPIR_ARP_STATS)
 DESC(ip, TAPIR_IP_STATS)
 DESC(icmp, TAPIR_ICMP_STATS)
 DESC(udp, TAPIR_UDP_STATS)
+DESC(tcp, TAPIR_TCP_STATS)
 DESC(mem, TAPIR_MEM_STATS)
 
 static void print_layer(const struct tapir_stats *s, FILE *out, const char *title,
@@ -102,6 +104,7 @@ void tapir_stats_print(const struct tapir_stack *st, FILE *out)
     PRINT_LAYER("Ip", ip);
     PRINT_LAYER("Icmp", icmp);
     PRINT_LAYER("Udp", udp);
+    PRINT_LAYER("Tcp", tcp);
     PRINT_LAYER("Memory", mem);
     fflush(out);
 }

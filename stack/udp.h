@@ -10,6 +10,7 @@
 
 struct tapir_stack;
 struct ip_in;
+struct tcp_conn;
 
 #define UDP_HDR_LEN 8u
 #define UDP_MAX_PAYLOAD (65535u - 20u - UDP_HDR_LEN) /* 65507 */
@@ -29,20 +30,24 @@ struct tapir_sock {
     bool connected, reuseaddr, broadcast;
     bool shut_rd, shut_wr;      /* shutdown(2) */
     bool addr_bound, port_bound;/* chosen by bind(2), not by connect or a first send */
+    bool nodelay;               /* TCP_NODELAY (Nagle arrives with issue 6) */
     uint32_t rcvbuf_bytes, sndbuf_bytes;
     uint32_t rx_queued_bytes;   /* buffer sizes of queued datagrams, charged to rcvbuf */
     int so_error;               /* a positive errno from an ICMP error, reported once */
     struct pkb_queue rxq;       /* datagrams, data at the payload, sender in pkb->peer_* */
     struct tapir_sock *port_next;          /* chain in its protocol's port hash */
     struct tapir_sock *all_prev, *all_next; /* every socket of the stack */
+    struct tcp_conn *tcp;       /* a stream socket's connection (or listener) */
     void (*wakeup)(void *ctx);
     void *wakeup_ctx;
 };
 
-/* Sockets by local port: one table for UDP ports, one for ping identifiers. */
+/* Sockets by local port: one table for UDP ports, one for ping identifiers, one for TCP
+ * (bound and listening stream sockets; connections themselves are in the TCP 4-tuple hash). */
 struct udp_table {
     struct tapir_sock *ports[UDP_PORT_BUCKETS];
     struct tapir_sock *ping_ids[UDP_PORT_BUCKETS];
+    struct tapir_sock *tcp_ports[UDP_PORT_BUCKETS];
     struct tapir_sock *all;
 };
 

@@ -163,23 +163,25 @@ static void test_stats_print_shows_every_layer_and_counter(void **state)
     assert_true(strstr(buf, "Arp:") < strstr(buf, "Ip:"));
     assert_true(strstr(buf, "Ip:") < strstr(buf, "Icmp:"));
     assert_true(strstr(buf, "Icmp:") < strstr(buf, "Udp:"));
-    assert_true(strstr(buf, "Udp:") < strstr(buf, "Memory:"));
+    assert_true(strstr(buf, "Udp:") < strstr(buf, "Tcp:"));
+    assert_true(strstr(buf, "Tcp:") < strstr(buf, "Memory:"));
 #define CHECK_TEXT(name, text) assert_non_null(strstr(buf, text));
     TAPIR_ETH_STATS(CHECK_TEXT)
     TAPIR_ARP_STATS(CHECK_TEXT)
     TAPIR_IP_STATS(CHECK_TEXT)
     TAPIR_ICMP_STATS(CHECK_TEXT)
     TAPIR_UDP_STATS(CHECK_TEXT)
+    TAPIR_TCP_STATS(CHECK_TEXT)
     TAPIR_MEM_STATS(CHECK_TEXT)
 #undef CHECK_TEXT
 #define COUNT(name, text) +1
     int counters = 0 TAPIR_ETH_STATS(COUNT) TAPIR_ARP_STATS(COUNT) TAPIR_IP_STATS(COUNT)
-        TAPIR_ICMP_STATS(COUNT) TAPIR_UDP_STATS(COUNT) TAPIR_MEM_STATS(COUNT);
+        TAPIR_ICMP_STATS(COUNT) TAPIR_UDP_STATS(COUNT) TAPIR_TCP_STATS(COUNT) TAPIR_MEM_STATS(COUNT);
 #undef COUNT
     int lines = 0;
     for (char *p = buf; *p; p++)
         lines += *p == '\n';
-    assert_int_equal(lines, counters + 6);
+    assert_int_equal(lines, counters + 7);
     /* Values are the live ones. */
     assert_non_null(strstr(buf, "    1 echo requests received\n"));
     assert_non_null(strstr(buf, "    1 echo replies sent\n"));

@@ -947,11 +947,12 @@ static void test_so_type_is_dgram(void **state)
     tapir_sock_close(s);
 }
 
-static void test_open_rejects_stream_and_tcp_protocol(void **state)
+static void test_open_rejects_mismatched_protocols(void **state)
 {
     struct fixture *f = *state;
     struct tapir_sock *s = NULL;
-    assert_int_equal(tapir_sock_open(f->st, SOCK_STREAM, 0, &s), -ESOCKTNOSUPPORT);
+    assert_int_equal(tapir_sock_open(f->st, SOCK_RAW, 0, &s), -ESOCKTNOSUPPORT);
+    assert_int_equal(tapir_sock_open(f->st, SOCK_STREAM, 17, &s), -EPROTONOSUPPORT);
     assert_int_equal(tapir_sock_open(f->st, SOCK_DGRAM, 6, &s), -EPROTONOSUPPORT);
     assert_null(s);
     assert_int_equal(tapir_sock_open(f->st, SOCK_DGRAM, 17, &s), 0);
@@ -1004,7 +1005,7 @@ int main(void)
         FX_TEST(test_shutdown_unconnected_is_enotconn_but_takes_effect),
         FX_TEST(test_getpeername_and_connect_unspec_dissolves),
         FX_TEST(test_so_type_is_dgram),
-        FX_TEST(test_open_rejects_stream_and_tcp_protocol),
+        FX_TEST(test_open_rejects_mismatched_protocols),
     };
     const struct CMUnitTest linux_departures[] = {
         FX_TEST_LEARNED(test_linux_icmp_errors_reported_as_icmp_err_convert),

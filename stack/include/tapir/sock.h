@@ -40,6 +40,10 @@ int tapir_sock_connect(struct tapir_sock *s, const struct sockaddr_in *addr);
 int tapir_sock_listen(struct tapir_sock *s, int backlog);
 int tapir_sock_accept(struct tapir_sock *s, struct tapir_sock **out, struct sockaddr_in *peer);
 
+/* A stream socket's connect returns -EINPROGRESS; this says how it went: 0 when
+ * established, -EAGAIN while the handshake runs, or the error (reported once). */
+int tapir_sock_connected(struct tapir_sock *s);
+
 /* One datagram, 0 to 65507 bytes. dst may be NULL on a connected socket (-EDESTADDRREQ if
  * not); -EMSGSIZE, -EACCES (broadcast without SO_BROADCAST), -ENETUNREACH, -ENOBUFS, -EPIPE
  * after shutdown(SHUT_WR), -EOPNOTSUPP for MSG_OOB, -EINVAL for a ping socket's message that

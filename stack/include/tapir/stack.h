@@ -63,6 +63,8 @@ struct tapir_config {
     unsigned icmp_err_per_s;
     unsigned sock_rcvbuf_bytes;     /* default SO_RCVBUF */
     unsigned sock_sndbuf_bytes;     /* default SO_SNDBUF */
+    uint64_t tcp_msl_us;            /* maximum segment lifetime; TIME_WAIT lasts twice this */
+    unsigned tcp_challenge_ack_per_s; /* RFC 5961 §7 rate limit */
 };
 
 /* Fills in the defaults: MTU 1500, the buffers and timers Linux would use. Address, MAC and seed
@@ -187,6 +189,40 @@ void tapir_rx_drop(struct tapir_stack *st);
     X(drop_rcvbuf, "dropped: receive buffer full")                                                 \
     X(drop_no_buffer, "dropped: no buffer to copy a broadcast for another socket")
 
+#define TAPIR_TCP_STATS(X)                                                                         \
+    X(rx_segments, "segments received")                                                            \
+    X(tx_segments, "segments sent")                                                                \
+    X(rx_bytes, "data bytes received in order")                                                    \
+    X(tx_bytes, "data bytes queued by applications")                                               \
+    X(established, "connections established")                                                      \
+    X(retransmits, "retransmission timeouts")                                                      \
+    X(timeouts, "connections dropped after too many retransmissions")                              \
+    X(window_probes, "zero-window probes sent")                                                    \
+    X(rx_resets, "resets accepted")                                                                \
+    X(tx_resets, "resets sent")                                                                    \
+    X(rx_no_conn, "segments for no connection (answered with a reset)")                            \
+    X(rx_out_of_order, "segments kept out of order")                                               \
+    X(rx_syn_in_window, "SYNs in a synchronized state (RFC 5961 §4)")                              \
+    X(challenge_acks, "challenge ACKs sent (RFC 5961)")                                            \
+    X(challenge_acks_limited, "challenge ACKs not sent: rate limit")                               \
+    X(rst_ignored_time_wait, "resets ignored in TIME_WAIT (RFC 1337)")                            \
+    X(time_wait_reopened, "TIME_WAIT connections reopened by a new SYN")                           \
+    X(listen_overflows, "SYNs dropped: listen queue full")                                         \
+    X(icmp_aborts, "connections aborted by an ICMP error while opening")                           \
+    X(icmp_ignored, "ICMP errors ignored: no such connection or sequence number")                  \
+    X(conns_allocated, "connection blocks allocated")                                              \
+    X(conns_freed, "connection blocks freed")                                                      \
+    X(drop_truncated, "dropped: shorter than a TCP header")                                        \
+    X(drop_bad_offset, "dropped: data offset outside the segment")                                 \
+    X(drop_bad_checksum, "dropped: bad checksum")                                                  \
+    X(drop_broadcast, "dropped: sent to a broadcast address")                                      \
+    X(drop_out_of_window, "dropped: outside the receive window")                                   \
+    X(drop_bad_ack, "dropped: acknowledges what was never sent (RFC 5961 §5)")                     \
+    X(drop_rcvbuf, "dropped: receive buffer full")                                                 \
+    X(drop_ooo_full, "dropped: too many out-of-order ranges")                                      \
+    X(drop_after_fin, "dropped: data after the peer's FIN")                                        \
+    X(closed_with_unread, "connections reset: closed with unread data (RFC 1122 §4.2.2.13)")
+
 #define TAPIR_MEM_STATS(X)                                                                         \
     X(allocs, "allocations made (pools grow, then stop)")                                          \
     X(alloc_bytes, "bytes allocated")                                                              \
@@ -201,6 +237,7 @@ struct tapir_arp_stats { TAPIR_ARP_STATS(TAPIR_STATS_FIELD) };
 struct tapir_ip_stats { TAPIR_IP_STATS(TAPIR_STATS_FIELD) };
 struct tapir_icmp_stats { TAPIR_ICMP_STATS(TAPIR_STATS_FIELD) };
 struct tapir_udp_stats { TAPIR_UDP_STATS(TAPIR_STATS_FIELD) };
+struct tapir_tcp_stats { TAPIR_TCP_STATS(TAPIR_STATS_FIELD) };
 struct tapir_mem_stats { TAPIR_MEM_STATS(TAPIR_STATS_FIELD) };
 #undef TAPIR_STATS_FIELD
 
@@ -210,6 +247,7 @@ struct tapir_stats {
     struct tapir_ip_stats ip;
     struct tapir_icmp_stats icmp;
     struct tapir_udp_stats udp;
+    struct tapir_tcp_stats tcp;
     struct tapir_mem_stats mem;
 };
 

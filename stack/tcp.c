@@ -1,0 +1,426 @@
+/* SPDX-License-Identifier: MIT */
+/* tcp.c: TCP's connections: the state names and the one function that changes state, the
+ * 4-tuple hash, initial sequence numbers (RFC 6528), the byte rings, the timers, and how a
+ * connection ends. Segment arrival is in tcp_input.c, sending in tcp_output.c. */
+#include "tcp.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core.h"
+#include "sock.h"
+
+static const char *const state_names[TCP_STATE_COUNT] = {
+    [TCP_CLOSED] = "CLOSED",
+    [TCP_LISTEN] = "LISTEN",
+    [TCP_SYN_SENT] = "SYN_SENT",
+    [TCP_SYN_RECEIVED] = "SYN_RECEIVED",
+    [TCP_ESTABLISHED] = "ESTABLISHED",
+    [TCP_FIN_WAIT_1] = "FIN_WAIT_1",
+    [TCP_FIN_WAIT_2] = "FIN_WAIT_2",
+    [TCP_CLOSE_WAIT] = "CLOSE_WAIT",
+    [TCP_CLOSING] = "CLOSING",
+    [TCP_LAST_ACK] = "LAST_ACK",
+    [TCP_TIME_WAIT] = "TIME_WAIT",
+};
+
+const char *tcp_state_name(enum tcp_state state)
+{
+    return (unsigned)state < TCP_STATE_COUNT ? state_names[state] : "?";
+}
+
+void tcp_set_state(struct tcp_conn *c, enum tcp_state next)
+{
+    char a[IP_STR_LEN], b[IP_STR_LEN];
+    tapir_trace(c->st, TAPIR_TRACE_TCP, "tcp %s:%u>%s:%u %s -> %s", ip_str(c->remote_addr, a),
+                c->remote_port, ip_str(c->local_addr, b), c->local_port,
+                tcp_state_name(c->state), tcp_state_name(next));
+    c->state = next;
+    if (next == TCP_ESTABLISHED)
+        c->st->stats.tcp.established++;
+}
+
+/* ---- SipHash-2-4, the keyed hash behind ISNs and the connection hash -------------------- */
+
+static uint64_t rotl(uint64_t x, unsigned b) { return (x << b) | (x >> (64 - b)); }
+
+static void sip_round(uint64_t v[4])
+{
+    v[0] += v[1];
+    v[1] = rotl(v[1], 13) ^ v[0];
+    v[0] = rotl(v[0], 32);
+    v[2] += v[3];
+    v[3] = rotl(v[3], 16) ^ v[2];
+    v[0] += v[3];
+    v[3] = rotl(v[3], 21) ^ v[0];
+    v[2] += v[1];
+    v[1] = rotl(v[1], 17) ^ v[2];
+    v[2] = rotl(v[2], 32);
+}
+
+/* SipHash-2-4 of two 64-bit words (all a 4-tuple needs), keyed by k. */
+static uint64_t siphash_2w(const uint64_t k[2], uint64_t m0, uint64_t m1)
+{
+    uint64_t v[4] = {k[0] ^ 0x736f6d6570736575ull, k[1] ^ 0x646f72616e646f6dull,
+                     k[0] ^ 0x6c7967656e657261ull, k[1] ^ 0x7465646279746573ull};
+    const uint64_t m[3] = {m0, m1, (uint64_t)16 << 56}; /* the last word carries the length */
+    for (int i = 0; i < 3; i++) {
+        v[3] ^= m[i];
+        sip_round(v);
+        sip_round(v);
+        v[0] ^= m[i];
+    }
+    v[2] ^= 0xff;
+    for (int i = 0; i < 4; i++)
+        sip_round(v);
+    return v[0] ^ v[1] ^ v[2] ^ v[3];
+}
+
+static uint64_t tuple_hash(const struct tapir_stack *st, uint32_t la, uint16_t lp, uint32_t ra,
+                           uint16_t rp)
+{
+    return siphash_2w(st->tcp.isn_key, (uint64_t)la << 32 | ra, (uint64_t)lp << 16 | rp);
+}
+
+/* RFC 6528 §3: ISN = M + F(localip, localport, remoteip, remoteport, secretkey), with M a
+ * clock ticking every 4 microseconds, so a new incarnation of a connection starts above the
+ * old one, and F a keyed hash, so an attacker cannot guess it. */
+uint32_t tcp_isn(struct tapir_stack *st, const struct tcp_conn *c)
+{
+    uint32_t m = (uint32_t)(st->now_us / 4u);
+    return m + (uint32_t)tuple_hash(st, c->local_addr, c->local_port, c->remote_addr,
+                                    c->remote_port);
+}
+
+/* ---- The connection hash ---------------------------------------------------------------- */
+
+static struct tcp_conn **bucket_of(struct tapir_stack *st, uint32_t la, uint16_t lp,
+                                   uint32_t ra, uint16_t rp)
+{
+    /* Keyed, so a peer cannot aim all its connections at one chain. */
+    return &st->tcp.conns[(tuple_hash(st, la, lp, ra, rp) >> 7) % TCP_CONN_BUCKETS];
+}
+
+void tcp_hash_add(struct tcp_conn *c)
+{
+    struct tcp_conn **head =
+        bucket_of(c->st, c->local_addr, c->local_port, c->remote_addr, c->remote_port);
+    c->hash_next = *head;
+    *head = c;
+    c->hashed = true;
+}
+
+static void tcp_hash_remove(struct tcp_conn *c)
+{
+    if (!c->hashed)
+        return;
+    struct tcp_conn **pp =
+        bucket_of(c->st, c->local_addr, c->local_port, c->remote_addr, c->remote_port);
+    while (*pp && *pp != c)
+        pp = &(*pp)->hash_next;
+    if (*pp)
+        *pp = c->hash_next;
+    c->hash_next = NULL;
+    c->hashed = false;
+}
+
+struct tcp_conn *tcp_lookup(struct tapir_stack *st, uint32_t la, uint16_t lp, uint32_t ra,
+                            uint16_t rp)
+{
+    for (struct tcp_conn *c = *bucket_of(st, la, lp, ra, rp); c; c = c->hash_next)
+        if (c->local_port == lp && c->remote_port == rp && c->remote_addr == ra &&
+            c->local_addr == la)
+            return c;
+    return NULL;
+}
+
+/* ---- Rings ------------------------------------------------------------------------------ */
+
+uint32_t ring_free(const struct tcp_ring *r) { return r->limit - r->len; }
+
+/* Makes room for need bytes from head on: doubles the buffer (keeping what it holds, in
+ * order, from index 0) up to the limit. */
+static int ring_reserve(struct tapir_stack *st, struct tcp_ring *r, uint32_t need)
+{
+    if (need <= r->cap)
+        return 0;
+    if (need > r->limit)
+        return -ENOBUFS;
+    uint32_t cap = r->cap ? r->cap : 4096;
+    while (cap < need)
+        cap *= 2;
+    uint8_t *buf = tapir_mem_alloc(st, cap);
+    if (!buf)
+        return -ENOMEM;
+    for (uint32_t i = 0; i < r->cap; i++)
+        buf[i] = r->buf[(r->head + i) & (r->cap - 1)];
+    tapir_mem_free(st, r->buf);
+    r->buf = buf;
+    r->cap = cap;
+    r->head = 0;
+    return 0;
+}
+
+int ring_write_at(struct tapir_stack *st, struct tcp_ring *r, uint32_t off, const void *src,
+                  uint32_t n)
+{
+    int rc = ring_reserve(st, r, off + n);
+    if (rc < 0 || n == 0)
+        return rc;
+    const uint8_t *s = src;
+    uint32_t at = (r->head + off) & (r->cap - 1);
+    uint32_t first = n < r->cap - at ? n : r->cap - at;
+    memcpy(r->buf + at, s, first);
+    memcpy(r->buf, s + first, n - first);
+    return 0;
+}
+
+void ring_read_at(const struct tcp_ring *r, uint32_t off, void *dst, uint32_t n)
+{
+    if (n == 0)
+        return;
+    uint8_t *d = dst;
+    uint32_t at = (r->head + off) & (r->cap - 1);
+    uint32_t first = n < r->cap - at ? n : r->cap - at;
+    memcpy(d, r->buf + at, first);
+    memcpy(d + first, r->buf, n - first);
+}
+
+void ring_consume(struct tcp_ring *r, uint32_t n)
+{
+    r->len -= n;
+    r->head = r->cap ? (r->head + n) & (r->cap - 1) : 0;
+}
+
+void ring_release(struct tapir_stack *st, struct tcp_ring *r)
+{
+    tapir_mem_free(st, r->buf);
+    r->buf = NULL;
+    r->cap = r->head = r->len = 0;
+}
+
+/* ---- Timers ----------------------------------------------------------------------------- */
+
+#define CONN_OF(t, field) ((struct tcp_conn *)((char *)(t) - offsetof(struct tcp_conn, field)))
+
+static void tcp_rexmit_fire(struct tapir_stack *st, struct tapir_timer *t);
+static void tcp_persist_fire(struct tapir_stack *st, struct tapir_timer *t);
+static void tcp_timewait_fire(struct tapir_stack *st, struct tapir_timer *t);
+
+struct tcp_conn *tcp_conn_new(struct tapir_stack *st)
+{
+    struct tcp_conn *c = tapir_mem_alloc(st, sizeof(*c));
+    if (!c)
+        return NULL;
+    c->st = st;
+    c->state = TCP_CLOSED;
+    c->rto_us = TCP_RTO_INITIAL_US;
+    c->snd_mss = TCP_DEFAULT_MSS;
+    c->rcv_mss = (uint16_t)(st->cfg.mtu_bytes - 40u); /* RFC 9293 §3.7.1: MTU - 40 */
+    c->sndq.limit = st->cfg.sock_sndbuf_bytes / 2;
+    c->rcvq.limit = st->cfg.sock_rcvbuf_bytes / 2 < TCP_WINDOW_MAX
+                        ? st->cfg.sock_rcvbuf_bytes / 2 : TCP_WINDOW_MAX;
+    timer_init(&c->rexmit, tcp_rexmit_fire);
+    timer_init(&c->persist, tcp_persist_fire);
+    timer_init(&c->timewait, tcp_timewait_fire);
+    st->stats.tcp.conns_allocated++;
+    return c;
+}
+
+void tcp_conn_free(struct tcp_conn *c)
+{
+    struct tapir_stack *st = c->st;
+    timer_cancel(st, &c->rexmit);
+    timer_cancel(st, &c->persist);
+    timer_cancel(st, &c->timewait);
+    tcp_hash_remove(c);
+    ring_release(st, &c->sndq);
+    ring_release(st, &c->rcvq);
+    st->stats.tcp.conns_freed++;
+    tapir_mem_free(st, c);
+}
+
+void tcp_arm_rexmit(struct tcp_conn *c)
+{
+    timer_arm(c->st, &c->rexmit, c->st->now_us + c->rto_us);
+}
+
+/* RFC 9293 §3.8.1 and RFC 6298 §5: on a timeout, back off the RTO, send the oldest
+ * unacknowledged segment again, and give up after a bounded number of tries. */
+static void tcp_rexmit_fire(struct tapir_stack *st, struct tapir_timer *t)
+{
+    struct tcp_conn *c = CONN_OF(t, rexmit);
+    bool syn = c->state == TCP_SYN_SENT || c->state == TCP_SYN_RECEIVED;
+    if (++c->retries > (syn ? TCP_SYN_RETRIES_MAX : TCP_RETRIES_MAX)) {
+        st->stats.tcp.timeouts++;
+        return tcp_done(c, ETIMEDOUT);
+    }
+    c->rto_us = c->rto_us * 2 > TCP_RTO_MAX_US ? TCP_RTO_MAX_US : c->rto_us * 2;
+    st->stats.tcp.retransmits++;
+    char a[IP_STR_LEN];
+    tapir_trace(st, TAPIR_TRACE_TCP, "tcp %s:%u retransmit seq %u (try %u, rto %llu ms)",
+                ip_str(c->remote_addr, a), c->remote_port, c->snd_una - c->iss, c->retries,
+                (unsigned long long)(c->rto_us / 1000u));
+    c->snd_nxt = c->snd_una; /* go back: tcp_output sends from the oldest byte again */
+    tcp_output(c);
+    tcp_arm_rexmit(c);
+}
+
+/* RFC 9293 §3.8.6.1: while the peer's window is zero and we have data, probe it, backing
+ * off, so a lost window update cannot deadlock the connection. The probe is an ACK with an
+ * old sequence number (snd_una - 1, no data, as Linux's): unacceptable to the receiver, so
+ * it must answer with an ACK that carries its current window. */
+static void tcp_persist_fire(struct tapir_stack *st, struct tapir_timer *t)
+{
+    struct tcp_conn *c = CONN_OF(t, persist);
+    uint32_t unsent = c->sndq.len - (c->snd_nxt - c->snd_una);
+    if (c->snd_wnd != 0 || unsent == 0)
+        return;
+    st->stats.tcp.window_probes++;
+    tcp_send_segment(c, c->snd_una - 1, TCP_ACK, 0, 0);
+    uint64_t wait = (uint64_t)TCP_PERSIST_MIN_US << (c->persist_backoff < 8 ? c->persist_backoff : 8);
+    if (c->persist_backoff < 8)
+        c->persist_backoff++;
+    timer_arm(st, &c->persist, st->now_us + (wait > TCP_PERSIST_MAX_US ? TCP_PERSIST_MAX_US : wait));
+}
+
+static void tcp_timewait_fire(struct tapir_stack *st, struct tapir_timer *t)
+{
+    (void)st;
+    tcp_done(CONN_OF(t, timewait), 0);
+}
+
+/* RFC 9293 §3.10.7.4: TIME_WAIT lasts 2*MSL, restarted by a retransmitted FIN. */
+void tcp_enter_time_wait(struct tcp_conn *c)
+{
+    tcp_set_state(c, TCP_TIME_WAIT);
+    timer_cancel(c->st, &c->rexmit);
+    timer_cancel(c->st, &c->persist);
+    timer_arm(c->st, &c->timewait, c->st->now_us + 2u * c->st->cfg.tcp_msl_us);
+    tcp_wake(c);
+}
+
+void tcp_orphan_fin_wait_2(struct tcp_conn *c)
+{
+    timer_arm(c->st, &c->timewait, c->st->now_us + 2u * c->st->cfg.tcp_msl_us);
+}
+
+/* Takes a handshake in progress off its listener's SYN list. */
+static void tcp_unlink_syn(struct tcp_conn *c)
+{
+    struct tcp_conn *l = c->listener;
+    for (struct tcp_conn **pp = &l->syn_head; *pp; pp = &(*pp)->queue_next) {
+        if (*pp == c) {
+            *pp = c->queue_next;
+            l->syn_count--;
+            break;
+        }
+    }
+    c->queue_next = NULL;
+    c->listener = NULL;
+}
+
+void tcp_child_established(struct tcp_conn *c)
+{
+    struct tcp_conn *l = c->listener;
+    tcp_unlink_syn(c);
+    c->listener = l;
+    c->in_accept_queue = true;
+    if (l->accept_tail)
+        l->accept_tail->queue_next = c;
+    else
+        l->accept_head = c;
+    l->accept_tail = c;
+    l->accept_count++;
+    tcp_wake(l); /* a blocked accept, or a poller, learns of it */
+}
+
+void tcp_done(struct tcp_conn *c, int err)
+{
+    struct tapir_stack *st = c->st;
+    if (c->state != TCP_CLOSED)
+        tcp_set_state(c, TCP_CLOSED);
+    timer_cancel(st, &c->rexmit);
+    timer_cancel(st, &c->persist);
+    timer_cancel(st, &c->timewait);
+    tcp_hash_remove(c);
+    if (err && !c->error)
+        c->error = err;
+    if (c->listener && !c->in_accept_queue) {
+        tcp_unlink_syn(c); /* a handshake that failed: nobody will ever see it */
+        tcp_conn_free(c);
+        return;
+    }
+    if (c->orphan) {
+        tcp_conn_free(c);
+        return;
+    }
+    tcp_wake(c); /* the owner (or a later accept) learns of the end */
+}
+
+/* ---- Setup ------------------------------------------------------------------------------ */
+
+static void tcp_icmp_error(struct tapir_stack *st, const struct icmp_error *err);
+
+void tcp_init(struct tapir_stack *st)
+{
+    st->tcp.isn_key[0] = tapir_rand64(st);
+    st->tcp.isn_key[1] = tapir_rand64(st);
+    st->icmp.error_handlers[IPPROTO_TCP_] = tcp_icmp_error;
+}
+
+/* Frees a listener's unaccepted children, without a word to their peers. */
+static void tcp_free_children(struct tcp_conn *l)
+{
+    struct tcp_conn *lists[2] = {l->syn_head, l->accept_head};
+    for (int i = 0; i < 2; i++) {
+        while (lists[i]) {
+            struct tcp_conn *c = lists[i];
+            lists[i] = c->queue_next;
+            tcp_conn_free(c);
+        }
+    }
+    l->syn_head = l->accept_head = l->accept_tail = NULL;
+    l->syn_count = l->accept_count = 0;
+}
+
+void tcp_free(struct tapir_stack *st)
+{
+    /* The stack is going away: nothing is sent. Listeners' children go first, then every
+     * connection left in the hash (sockets forget theirs); udp_free then closes the sockets
+     * and with them the listeners and the connections that had already ended. */
+    for (struct tapir_sock *s = st->udp.all; s; s = s->all_next)
+        if (s->tcp && s->tcp->state == TCP_LISTEN)
+            tcp_free_children(s->tcp);
+    for (unsigned i = 0; i < TCP_CONN_BUCKETS; i++) {
+        while (st->tcp.conns[i]) {
+            struct tcp_conn *c = st->tcp.conns[i];
+            if (c->sock)
+                c->sock->tcp = NULL;
+            tcp_conn_free(c);
+        }
+    }
+}
+
+/* An ICMP error about a connection. RFC 5927 §4.1: believe it only if the quoted sequence
+ * number is one we have sent and not had acknowledged. RFC 1122 §4.2.3.9: a hard error
+ * (protocol, port unreachable) aborts a connection still opening; soft ones are only noted. */
+static void tcp_icmp_error(struct tapir_stack *st, const struct icmp_error *err)
+{
+    if (err->orig_l4_len < 8)
+        return;
+    const uint8_t *q = err->orig_l4;
+    uint16_t sport = (uint16_t)(q[0] << 8 | q[1]), dport = (uint16_t)(q[2] << 8 | q[3]);
+    uint32_t seq = (uint32_t)q[4] << 24 | (uint32_t)q[5] << 16 | (uint32_t)q[6] << 8 | q[7];
+    struct tcp_conn *c = tcp_lookup(st, err->orig_src, sport, err->orig_dst, dport);
+    if (!c || seq_lt(seq, c->snd_una) || seq_ge(seq, c->snd_max)) {
+        st->stats.tcp.icmp_ignored++;
+        return;
+    }
+    int e = sock_icmp_errno(err->type, err->code);
+    if (e && c->state == TCP_SYN_SENT) {
+        st->stats.tcp.icmp_aborts++;
+        tcp_done(c, e);
+    }
+}

@@ -1,0 +1,223 @@
+/* SPDX-License-Identifier: MIT */
+/* tcp.h: TCP (RFC 9293): the connection block (TCB), its eleven states, and what input,
+ * output, timers and the socket calls share. */
+#ifndef TAPIR_TCP_H
+#define TAPIR_TCP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <netinet/in.h>
+#include <sys/types.h>
+
+#include "pkb.h"
+#include "timer.h"
+
+struct tapir_stack;
+struct tapir_sock;
+struct ip_in;
+
+#define TCP_HDR_MIN 20u
+#define TCP_HDR_MAX 60u
+#define TCP_DEFAULT_MSS 536u       /* RFC 9293 §3.7.1: assumed when no MSS option came */
+#define TCP_WINDOW_MAX 65535u      /* without window scaling (RFC 7323 is issue 6) */
+#define TCP_CONN_BUCKETS 1024u     /* 4-tuple hash buckets */
+#define TCP_OOO_RANGES 8u          /* out-of-order byte ranges kept per connection */
+#define TCP_RTO_INITIAL_US 1000000u /* RFC 6298 §2.1: 1 s before any measurement */
+#define TCP_RTO_MAX_US 60000000u   /* RFC 6298 §2.5: a maximum of at least 60 s */
+#define TCP_RETRIES_MAX 15u        /* data: Linux's tcp_retries2, about 15 minutes */
+#define TCP_SYN_RETRIES_MAX 6u     /* Linux's tcp_syn_retries: gives up after about 2 min */
+#define TCP_PERSIST_MIN_US 200000u
+#define TCP_PERSIST_MAX_US 60000000u
+
+/* TCP_NODELAY's value in <netinet/tcp.h>, which cannot be included with this header: its
+ * enum of Linux's state names (TCP_ESTABLISHED, ...) would collide with ours. */
+#define TCP_NODELAY_OPT 1
+
+/* Control bits. */
+#define TCP_FIN 0x01u
+#define TCP_SYN 0x02u
+#define TCP_RST 0x04u
+#define TCP_PSH 0x08u
+#define TCP_ACK 0x10u
+#define TCP_URG 0x20u
+
+/* RFC 9293 §3.3.2: the states, in one enum with a name table (tcp_state_name). */
+enum tcp_state {
+    TCP_CLOSED,
+    TCP_LISTEN,
+    TCP_SYN_SENT,
+    TCP_SYN_RECEIVED,
+    TCP_ESTABLISHED,
+    TCP_FIN_WAIT_1,
+    TCP_FIN_WAIT_2,
+    TCP_CLOSE_WAIT,
+    TCP_CLOSING,
+    TCP_LAST_ACK,
+    TCP_TIME_WAIT,
+    TCP_STATE_COUNT
+};
+
+/* Sequence numbers compare modulo 2^32 (RFC 9293 §3.4). */
+static inline bool seq_lt(uint32_t a, uint32_t b) { return (int32_t)(a - b) < 0; }
+static inline bool seq_le(uint32_t a, uint32_t b) { return (int32_t)(a - b) <= 0; }
+static inline bool seq_gt(uint32_t a, uint32_t b) { return (int32_t)(a - b) > 0; }
+static inline bool seq_ge(uint32_t a, uint32_t b) { return (int32_t)(a - b) >= 0; }
+
+/* A byte ring for a connection's send or receive buffer, allocated on first use and grown
+ * by doubling up to limit, freed when the connection ends. */
+struct tcp_ring {
+    uint8_t *buf;
+    uint32_t cap;    /* bytes allocated (0 or a power of two) */
+    uint32_t head;   /* index of the first byte held */
+    uint32_t len;    /* bytes held */
+    uint32_t limit;  /* the most it may hold */
+};
+
+/* Out-of-order data already in the receive ring, as offsets from rcv_nxt: [start, end). */
+struct tcp_range {
+    uint32_t start, end;
+};
+
+/* A parsed segment. */
+struct tcp_seg {
+    uint32_t src, dst;          /* addresses, host order */
+    uint16_t sport, dport;
+    uint32_t seq, ack;
+    uint8_t flags;
+    uint16_t wnd;
+    uint16_t mss;               /* from the MSS option, 0 if none */
+    const uint8_t *data;        /* the payload */
+    uint32_t len;               /* payload bytes */
+};
+
+/* Segment length as RFC 9293 §3.4 counts it: data plus one for SYN and one for FIN. */
+static inline uint32_t tcp_seg_len(const struct tcp_seg *seg)
+{
+    return seg->len + ((seg->flags & TCP_SYN) ? 1u : 0u) + ((seg->flags & TCP_FIN) ? 1u : 0u);
+}
+
+/* The transmission control block (RFC 9293 §3.3.1). */
+struct tcp_conn {
+    struct tapir_stack *st;
+    struct tapir_sock *sock;      /* NULL once the application has closed it (an orphan) */
+    enum tcp_state state;
+    uint32_t local_addr, remote_addr;
+    uint16_t local_port, remote_port;
+    struct tcp_conn *hash_next;   /* chain in the 4-tuple hash */
+    bool hashed;
+
+    /* Send sequence variables (RFC 9293 §3.3.1). */
+    uint32_t iss, snd_una, snd_nxt, snd_max; /* snd_max: highest sequence sent */
+    uint32_t snd_wnd, snd_wl1, snd_wl2;
+    uint32_t max_snd_wnd;         /* the largest window the peer offered (RFC 5961 §5) */
+    uint16_t snd_mss;             /* the most data per segment the peer takes */
+    /* Receive sequence variables. */
+    uint32_t irs, rcv_nxt;
+    uint32_t rcv_adv;             /* right edge of the window last advertised */
+    uint16_t rcv_mss;             /* what we advertised */
+
+    struct tcp_ring sndq;         /* from snd_una on: sent-unacknowledged, then unsent */
+    struct tcp_ring rcvq;         /* in-order bytes for the application, then out-of-order */
+    struct tcp_range ooo[TCP_OOO_RANGES];
+    unsigned ooo_count;
+
+    bool fin_pending;             /* the application closed its side: FIN after the data */
+    bool fin_sent;                /* our FIN went out once; it is sequence number fin_seq */
+    uint32_t fin_seq;
+    bool fin_received;            /* the peer's FIN is in rcv_nxt */
+    bool ack_now;                 /* an ACK must go out on the next tcp_output */
+
+    struct tapir_timer rexmit;    /* retransmission, and SYN retries */
+    struct tapir_timer persist;   /* zero-window probes */
+    struct tapir_timer timewait;  /* 2*MSL in TIME_WAIT */
+    uint64_t rto_us;
+    unsigned retries;             /* consecutive timeouts */
+    unsigned persist_backoff;
+
+    int error;                    /* why it ended: ECONNREFUSED, ECONNRESET, ETIMEDOUT */
+    bool error_posted;            /* handed to the socket (reported once) */
+
+    bool orphan;                  /* the application closed it: free it when it ends */
+
+    /* A listener's queues (SYN_RECEIVED children, then established ones waiting for
+     * accept), and a child's place in them. */
+    struct tcp_conn *listener;    /* set while the child is in one of the listener's queues */
+    struct tcp_conn *queue_next;
+    bool in_accept_queue;
+    struct tcp_conn *syn_head;
+    struct tcp_conn *accept_head, *accept_tail;
+    unsigned accept_count, syn_count, backlog;
+};
+
+struct tcp_table {
+    struct tcp_conn *conns[TCP_CONN_BUCKETS]; /* synchronized and SYN_RECEIVED, by 4-tuple */
+    uint64_t isn_key[2];          /* RFC 6528's secret, from the seeded PRNG */
+    uint64_t challenge_window_us; /* RFC 5961 §7: challenge ACKs this second */
+    unsigned challenge_count;
+};
+
+void tcp_init(struct tapir_stack *st);
+void tcp_free(struct tapir_stack *st);
+void tcp_input(struct tapir_stack *st, struct pkb *p, const struct ip_in *ip);
+
+const char *tcp_state_name(enum tcp_state state);
+/* The one place a connection changes state; it emits the trace line. */
+void tcp_set_state(struct tcp_conn *c, enum tcp_state next);
+
+/* Connections (tcp.c). */
+struct tcp_conn *tcp_conn_new(struct tapir_stack *st);
+void tcp_conn_free(struct tcp_conn *c);
+void tcp_hash_add(struct tcp_conn *c);
+struct tcp_conn *tcp_lookup(struct tapir_stack *st, uint32_t local_addr, uint16_t local_port,
+                            uint32_t remote_addr, uint16_t remote_port);
+uint32_t tcp_isn(struct tapir_stack *st, const struct tcp_conn *c);
+/* The connection ends (CLOSED): timers stop, it leaves the hash, the socket learns err (0
+ * for a clean end), and an orphan is freed. */
+void tcp_done(struct tcp_conn *c, int err);
+void tcp_enter_time_wait(struct tcp_conn *c);
+/* An orphan in FIN_WAIT_2 waits for the peer's FIN at most 2*MSL (Linux's tcp_fin_timeout). */
+void tcp_orphan_fin_wait_2(struct tcp_conn *c);
+
+/* Rings (tcp.c). */
+uint32_t ring_free(const struct tcp_ring *r);
+int ring_write_at(struct tapir_stack *st, struct tcp_ring *r, uint32_t off, const void *src,
+                  uint32_t n);
+void ring_read_at(const struct tcp_ring *r, uint32_t off, void *dst, uint32_t n);
+void ring_consume(struct tcp_ring *r, uint32_t n);
+void ring_release(struct tapir_stack *st, struct tcp_ring *r);
+
+/* Output (tcp_output.c). */
+/* Sends what the windows allow, plus a pure ACK when one is due. */
+void tcp_output(struct tcp_conn *c);
+/* One segment from the connection: seq, flags, and len bytes of the send ring from off. */
+int tcp_send_segment(struct tcp_conn *c, uint32_t seq, uint8_t flags, uint32_t off, uint32_t len);
+/* RFC 9293 §3.10.7.1: the reset a segment to nowhere gets. */
+void tcp_send_reset_for(struct tapir_stack *st, const struct tcp_seg *seg);
+/* An ACK now: for data, for a challenge (RFC 5961), or for an unacceptable segment. */
+void tcp_send_ack(struct tcp_conn *c);
+void tcp_arm_rexmit(struct tcp_conn *c);
+/* The window we can offer now: free receive space, never shrinking what was offered. */
+uint32_t tcp_rcv_window(const struct tcp_conn *c);
+
+/* Socket glue: wakes the owner (tcp_sock.c); hands a finished handshake to its listener's
+ * accept queue (tcp.c). */
+void tcp_wake(struct tcp_conn *c);
+void tcp_child_established(struct tcp_conn *child);
+
+/* Stream sockets (tcp_sock.c), called by sock.c for SOCK_STREAM. */
+int tcp_sock_open(struct tapir_sock *s);
+void tcp_sock_buffers(struct tapir_sock *s);
+int tcp_sock_listen(struct tapir_sock *s, int backlog);
+int tcp_sock_accept(struct tapir_sock *s, struct tapir_sock **out, struct sockaddr_in *peer);
+int tcp_sock_connect(struct tapir_sock *s, const struct sockaddr_in *sa);
+int tcp_sock_connected(struct tapir_sock *s);
+ssize_t tcp_sock_send(struct tapir_sock *s, const void *buf, size_t len);
+ssize_t tcp_sock_recv(struct tapir_sock *s, void *buf, size_t len, int flags,
+                      struct sockaddr_in *src);
+short tcp_sock_events(const struct tapir_sock *s);
+int tcp_sock_shutdown(struct tapir_sock *s, int how);
+void tcp_sock_close(struct tapir_sock *s);
+struct tapir_sock *sock_tcp_listener(struct tapir_stack *st, uint32_t addr, uint16_t port);
+
+#endif

@@ -1,0 +1,572 @@
+/* SPDX-License-Identifier: MIT */
+/* tcp_input.c: a segment arrives. After the header checks, this follows RFC 9293 §3.10.7
+ * "SEGMENT ARRIVES" in its order: CLOSED, LISTEN, SYN-SENT, and for the other states the
+ * sequence check, RST, SYN, ACK, URG, the text, FIN. RFC 5961 hardens the RST, SYN and ACK
+ * steps against blind injection. */
+#include <errno.h>
+#include <string.h>
+
+#include "bytes.h"
+#include "core.h"
+#include "csum.h"
+#include "ipv4.h"
+#include "sock.h"
+#include "tcp.h"
+
+static void tcp_drop(struct tapir_stack *st, struct pkb *p, uint64_t *counter, const char *why)
+{
+    (*counter)++;
+    tapir_trace(st, TAPIR_TRACE_TCP, "tcp drop %s", why);
+    pkb_free(st, p);
+}
+
+/* RFC 9293 §3.1-§3.2: options are a kind byte, then (except EOL and NOP) a length covering
+ * kind and length. Only MSS is used here; unknown kinds are skipped by their length, and a
+ * malformed list ends the parse (the segment is still good). */
+static void tcp_parse_options(const uint8_t *o, size_t len, struct tcp_seg *seg)
+{
+    size_t i = 0;
+    while (i < len) {
+        uint8_t kind = o[i];
+        if (kind == 0)
+            break; /* end of option list */
+        if (kind == 1) {
+            i++; /* no-operation */
+            continue;
+        }
+        if (i + 1 >= len || o[i + 1] < 2 || i + o[i + 1] > len)
+            break;
+        if (kind == 2 && o[i + 1] == 4)
+            seg->mss = get_be16(o + i + 2);
+        i += o[i + 1];
+    }
+}
+
+/* RFC 9293 §3.1: a header at least 20 bytes long whose data offset fits, and a checksum over
+ * the pseudo header. Returns false (and counts) for a segment to drop. */
+static bool tcp_parse(struct tapir_stack *st, struct pkb *p, const struct ip_in *ip,
+                      struct tcp_seg *seg)
+{
+    struct tapir_tcp_stats *c = &st->stats.tcp;
+    if (p->len < TCP_HDR_MIN) {
+        tcp_drop(st, p, &c->drop_truncated, "truncated");
+        return false;
+    }
+    const uint8_t *h = p->data;
+    uint32_t hdr_len = (h[12] >> 4) * 4u;
+    if (hdr_len < TCP_HDR_MIN || hdr_len > p->len) {
+        tcp_drop(st, p, &c->drop_bad_offset, "bad data offset");
+        return false;
+    }
+    uint8_t ph[12];
+    put_be32(ph, ip->src);
+    put_be32(ph + 4, ip->dst);
+    ph[8] = 0;
+    ph[9] = IPPROTO_TCP_;
+    put_be16(ph + 10, (uint16_t)p->len);
+    if (csum_fold(csum_add(csum_add(0, ph, sizeof(ph)), h, p->len)) != 0) {
+        tcp_drop(st, p, &c->drop_bad_checksum, "bad checksum");
+        return false;
+    }
+    *seg = (struct tcp_seg){
+        .src = ip->src, .dst = ip->dst, .sport = get_be16(h), .dport = get_be16(h + 2),
+        .seq = get_be32(h + 4), .ack = get_be32(h + 8), .flags = h[13] & 0x3fu,
+        .wnd = get_be16(h + 14), .data = h + hdr_len, .len = p->len - hdr_len,
+    };
+    tcp_parse_options(h + TCP_HDR_MIN, hdr_len - TCP_HDR_MIN, seg);
+    return true;
+}
+
+static void tcp_trace_in(struct tapir_stack *st, const struct tcp_seg *seg)
+{
+    if (!tapir_tracing(st, TAPIR_TRACE_TCP))
+        return;
+    char a[IP_STR_LEN];
+    tapir_trace(st, TAPIR_TRACE_TCP, "tcp in %s:%u > :%u %s%s%s%s%s seq %u ack %u win %u len %u",
+                ip_str(seg->src, a), seg->sport, seg->dport, (seg->flags & TCP_SYN) ? "S" : "",
+                (seg->flags & TCP_FIN) ? "F" : "", (seg->flags & TCP_RST) ? "R" : "",
+                (seg->flags & TCP_PSH) ? "P" : "", (seg->flags & TCP_ACK) ? "." : "", seg->seq,
+                seg->ack, seg->wnd, seg->len);
+}
+
+/* The MSS we may send with: what the peer asked for (536 without the option, RFC 9293
+ * §3.7.1), never more than our own MTU allows. */
+static uint16_t tcp_peer_mss(const struct tcp_conn *c, const struct tcp_seg *seg)
+{
+    uint16_t mss = seg->mss ? seg->mss : TCP_DEFAULT_MSS;
+    if (mss > c->rcv_mss)
+        mss = c->rcv_mss;
+    return mss < 64 ? 64 : mss; /* a silly small MSS would make a segment per few bytes */
+}
+
+/* RFC 5961 §7: challenge ACKs are rate limited (Linux: 1000 a second; here per stack). */
+static void tcp_challenge_ack(struct tcp_conn *c)
+{
+    struct tapir_stack *st = c->st;
+    if (st->now_us - st->tcp.challenge_window_us >= 1000000u) {
+        st->tcp.challenge_window_us = st->now_us;
+        st->tcp.challenge_count = 0;
+    }
+    if (st->tcp.challenge_count >= st->cfg.tcp_challenge_ack_per_s) {
+        st->stats.tcp.challenge_acks_limited++;
+        return;
+    }
+    st->tcp.challenge_count++;
+    st->stats.tcp.challenge_acks++;
+    tcp_send_ack(c);
+}
+
+/* ---- §3.10.7.1 CLOSED, §3.10.7.2 LISTEN --------------------------------------------------- */
+
+static void tcp_listen_input(struct tapir_stack *st, struct tapir_sock *ls, const struct tcp_seg *seg)
+{
+    struct tcp_conn *l = ls->tcp;
+    if (seg->flags & TCP_RST)
+        return; /* first: an incoming RST is ignored */
+    if (seg->flags & TCP_ACK) {
+        tcp_send_reset_for(st, seg); /* second: any ACK is bad here: <SEQ=SEG.ACK><CTL=RST> */
+        return;
+    }
+    if (!(seg->flags & TCP_SYN))
+        return; /* fourth: anything else is dropped */
+    /* Third: a SYN. (The security check of §3.10.7.2 is skipped: no IP security options.)
+     * The accept queue holds at most backlog + 1, as Linux's sk_acceptq_is_full; the SYN
+     * queue is bounded too. A dropped SYN is retransmitted by the peer. */
+    if (l->accept_count > l->backlog || l->syn_count >= l->backlog + 16u) {
+        st->stats.tcp.listen_overflows++;
+        return;
+    }
+    struct tcp_conn *c = tcp_conn_new(st);
+    if (!c) {
+        st->stats.tcp.listen_overflows++;
+        return;
+    }
+    c->local_addr = seg->dst;
+    c->local_port = seg->dport;
+    c->remote_addr = seg->src;
+    c->remote_port = seg->sport;
+    c->rcvq.limit = l->rcvq.limit;
+    c->sndq.limit = l->sndq.limit;
+    c->irs = seg->seq;
+    c->rcv_nxt = seg->seq + 1;
+    c->iss = tcp_isn(st, c);
+    c->snd_una = c->snd_nxt = c->snd_max = c->iss;
+    c->snd_wnd = seg->wnd;
+    c->max_snd_wnd = seg->wnd;
+    c->snd_wl1 = seg->seq;
+    c->snd_wl2 = c->iss;
+    c->snd_mss = tcp_peer_mss(c, seg);
+    c->listener = l;
+    c->queue_next = l->syn_head;
+    l->syn_head = c;
+    l->syn_count++;
+    tcp_hash_add(c);
+    tcp_set_state(c, TCP_SYN_RECEIVED);
+    tcp_output(c); /* <SEQ=ISS><ACK=RCV.NXT><CTL=SYN,ACK> */
+}
+
+/* ---- §3.10.7.3 SYN-SENT --------------------------------------------------------------------- */
+
+static void tcp_syn_sent_input(struct tcp_conn *c, const struct tcp_seg *seg)
+{
+    struct tapir_stack *st = c->st;
+    bool ack = seg->flags & TCP_ACK;
+    /* First: the ACK must acknowledge our SYN and nothing more. */
+    if (ack && (seq_le(seg->ack, c->iss) || seq_gt(seg->ack, c->snd_max))) {
+        tcp_send_reset_for(st, seg);
+        return;
+    }
+    /* Second: a RST counts only with an acceptable ACK (RFC 5961 §3 keeps this rule). */
+    if (seg->flags & TCP_RST) {
+        if (ack) {
+            st->stats.tcp.rx_resets++;
+            tcp_done(c, ECONNREFUSED);
+        }
+        return;
+    }
+    /* Third: security, skipped. Fourth: SYN. */
+    if (!(seg->flags & TCP_SYN))
+        return;
+    c->irs = seg->seq;
+    c->rcv_nxt = seg->seq + 1;
+    c->snd_mss = tcp_peer_mss(c, seg);
+    c->snd_wnd = seg->wnd;
+    c->max_snd_wnd = seg->wnd;
+    c->snd_wl1 = seg->seq;
+    c->snd_wl2 = seg->ack;
+    if (ack) {
+        c->snd_una = seg->ack;
+        c->retries = 0;
+        c->rto_us = TCP_RTO_INITIAL_US;
+        timer_cancel(st, &c->rexmit);
+        tcp_set_state(c, TCP_ESTABLISHED);
+        c->ack_now = true; /* <SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK>, with any data queued */
+        tcp_wake(c);
+        tcp_output(c);
+        return;
+    }
+    /* Simultaneous open: both sent SYNs. Answer with SYN,ACK from ISS again. */
+    tcp_set_state(c, TCP_SYN_RECEIVED);
+    c->snd_nxt = c->iss;
+    timer_cancel(st, &c->rexmit);
+    tcp_output(c);
+}
+
+/* ---- The synchronized states ------------------------------------------------------------ */
+
+/* RFC 9293 §3.10.7.4 "first": the four cases of segment acceptability. */
+static bool tcp_seq_acceptable(const struct tcp_conn *c, const struct tcp_seg *seg, uint32_t wnd)
+{
+    uint32_t seg_len = tcp_seg_len(seg), end = c->rcv_nxt + wnd;
+    if (seg_len == 0)
+        return wnd == 0 ? seg->seq == c->rcv_nxt
+                        : seq_ge(seg->seq, c->rcv_nxt) && seq_lt(seg->seq, end);
+    if (wnd == 0)
+        return false;
+    uint32_t last = seg->seq + seg_len - 1;
+    return (seq_ge(seg->seq, c->rcv_nxt) && seq_lt(seg->seq, end)) ||
+           (seq_ge(last, c->rcv_nxt) && seq_lt(last, end));
+}
+
+/* Records out-of-order bytes [start, end) (offsets from rcv_nxt), merging ranges that touch. */
+static bool tcp_ooo_add(struct tcp_conn *c, uint32_t start, uint32_t end)
+{
+    struct tcp_range r = {start, end};
+    unsigned n = 0;
+    struct tcp_range keep[TCP_OOO_RANGES];
+    for (unsigned i = 0; i < c->ooo_count; i++) {
+        struct tcp_range o = c->ooo[i];
+        if (o.end < r.start || o.start > r.end) {
+            keep[n++] = o;
+            continue;
+        }
+        r.start = o.start < r.start ? o.start : r.start;
+        r.end = o.end > r.end ? o.end : r.end;
+    }
+    if (n == TCP_OOO_RANGES)
+        return false;
+    keep[n++] = r;
+    memcpy(c->ooo, keep, n * sizeof(keep[0]));
+    c->ooo_count = n;
+    return true;
+}
+
+/* n bytes at rcv_nxt just arrived in order: take in the ranges they now reach, and rebase
+ * the rest on the new rcv_nxt. Returns how many more bytes became in order. */
+static uint32_t tcp_ooo_advance(struct tcp_conn *c, uint32_t n)
+{
+    uint32_t edge = n;
+    bool grew = true;
+    while (grew) {
+        grew = false;
+        unsigned i = 0;
+        while (i < c->ooo_count) {
+            if (c->ooo[i].start > edge) {
+                i++;
+                continue;
+            }
+            if (c->ooo[i].end > edge)
+                edge = c->ooo[i].end;
+            c->ooo[i] = c->ooo[--c->ooo_count];
+            grew = true;
+        }
+    }
+    for (unsigned i = 0; i < c->ooo_count; i++) {
+        c->ooo[i].start -= edge;
+        c->ooo[i].end -= edge;
+    }
+    return edge - n;
+}
+
+/* Seventh: the text. Data lands in the receive ring at its offset from rcv_nxt; in-order
+ * bytes advance rcv_nxt and wake the reader. Returns true if the segment's end is now in
+ * order (so a FIN on it may be processed). */
+static bool tcp_receive_text(struct tcp_conn *c, uint32_t seq, const uint8_t *data,
+                             uint32_t len)
+{
+    struct tapir_stack *st = c->st;
+    uint32_t off = seq - c->rcv_nxt; /* after trimming: within the window */
+    uint32_t base = c->rcvq.len;     /* in-order bytes already held */
+    c->ack_now = true;               /* immediate ACKs; delayed ACKs are issue 6's */
+    if (len == 0)
+        return off == 0;
+    if (ring_write_at(st, &c->rcvq, base + off, data, len) < 0) {
+        st->stats.tcp.drop_rcvbuf++;
+        return false;
+    }
+    if (off > 0) {
+        if (!tcp_ooo_add(c, off, off + len))
+            st->stats.tcp.drop_ooo_full++;
+        else
+            st->stats.tcp.rx_out_of_order++;
+        return false;
+    }
+    uint32_t gained = len + tcp_ooo_advance(c, len);
+    c->rcvq.len += gained;
+    c->rcv_nxt += gained;
+    st->stats.tcp.rx_bytes += gained;
+    tcp_wake(c);
+    return gained >= len; /* the segment's own end is in order */
+}
+
+/* Fifth: the ACK field, in the states where our SYN has been acknowledged. */
+static bool tcp_process_ack(struct tcp_conn *c, const struct tcp_seg *seg)
+{
+    struct tapir_stack *st = c->st;
+    /* RFC 5961 §5.2: acceptable only if SND.UNA - MAX.SND.WND =< SEG.ACK =< SND.NXT;
+     * anything else is discarded with an ACK. */
+    if (seq_gt(seg->ack, c->snd_max) || seq_lt(seg->ack, c->snd_una - c->max_snd_wnd)) {
+        st->stats.tcp.drop_bad_ack++;
+        tcp_challenge_ack(c);
+        return false;
+    }
+    if (seq_gt(seg->ack, c->snd_una)) {
+        uint32_t acked = seg->ack - c->snd_una;
+        uint32_t data_acked = acked < c->sndq.len ? acked : c->sndq.len;
+        ring_consume(&c->sndq, data_acked);
+        c->snd_una = seg->ack;
+        if (seq_lt(c->snd_nxt, c->snd_una))
+            c->snd_nxt = c->snd_una;
+        c->retries = 0;
+        c->rto_us = TCP_RTO_INITIAL_US;
+        if (c->snd_una == c->snd_max)
+            timer_cancel(st, &c->rexmit);
+        else
+            tcp_arm_rexmit(c);
+        if (data_acked)
+            tcp_wake(c); /* room in the send ring */
+    }
+    /* The window update rule: take the window from the newest segment. */
+    if (seq_lt(c->snd_wl1, seg->seq) ||
+        (c->snd_wl1 == seg->seq && seq_le(c->snd_wl2, seg->ack))) {
+        c->snd_wnd = seg->wnd;
+        c->snd_wl1 = seg->seq;
+        c->snd_wl2 = seg->ack;
+        if (c->snd_wnd > c->max_snd_wnd)
+            c->max_snd_wnd = c->snd_wnd;
+        if (c->snd_wnd)
+            timer_cancel(st, &c->persist);
+    }
+    return true;
+}
+
+/* Has the peer acknowledged our FIN? */
+static bool tcp_fin_acked(const struct tcp_conn *c)
+{
+    return c->fin_sent && seq_gt(c->snd_una, c->fin_seq);
+}
+
+/* The RST step (second), RFC 5961 §3: only an exact match resets; another in-window RST
+ * draws a challenge ACK. */
+static void tcp_rst_input(struct tcp_conn *c, const struct tcp_seg *seg)
+{
+    struct tapir_stack *st = c->st;
+    if (c->state == TCP_TIME_WAIT) {
+        st->stats.tcp.rst_ignored_time_wait++; /* RFC 1337: TIME_WAIT is not assassinated */
+        return;
+    }
+    if (seg->seq != c->rcv_nxt) {
+        tcp_challenge_ack(c);
+        return;
+    }
+    st->stats.tcp.rx_resets++;
+    switch (c->state) {
+    case TCP_SYN_RECEIVED:
+        /* From a passive open the handshake just vanishes (the listener goes on); from an
+         * active one (simultaneous open) the connection is refused. */
+        return tcp_done(c, c->listener ? 0 : ECONNREFUSED);
+    case TCP_ESTABLISHED:
+    case TCP_FIN_WAIT_1:
+    case TCP_FIN_WAIT_2:
+    case TCP_CLOSE_WAIT:
+        return tcp_done(c, ECONNRESET);
+    default: /* CLOSING, LAST_ACK */
+        return tcp_done(c, 0);
+    }
+}
+
+/* Eighth: the FIN, once everything before it has arrived. */
+static void tcp_fin_input(struct tcp_conn *c)
+{
+    c->fin_received = true;
+    c->rcv_nxt++;
+    c->ack_now = true;
+    tcp_wake(c);
+    switch (c->state) {
+    case TCP_SYN_RECEIVED:
+    case TCP_ESTABLISHED: tcp_set_state(c, TCP_CLOSE_WAIT); break;
+    case TCP_FIN_WAIT_1:
+        if (tcp_fin_acked(c))
+            tcp_enter_time_wait(c);
+        else
+            tcp_set_state(c, TCP_CLOSING);
+        break;
+    case TCP_FIN_WAIT_2: tcp_enter_time_wait(c); break;
+    default: break; /* CLOSE_WAIT, CLOSING, LAST_ACK: stay */
+    }
+}
+
+/* After the ACK step: go on to the text, stop here (but send what is due), or stop because
+ * the connection is gone (freed: nothing may touch it). */
+enum ack_next { ACK_GO_ON, ACK_STOP, ACK_GONE };
+
+/* The ACK step's state-specific part. */
+static enum ack_next tcp_ack_state_step(struct tcp_conn *c, const struct tcp_seg *seg)
+{
+    if (c->state == TCP_SYN_RECEIVED) {
+        if (!(seq_lt(c->snd_una, seg->ack) && seq_le(seg->ack, c->snd_max))) {
+            tcp_send_reset_for(c->st, seg); /* <SEQ=SEG.ACK><CTL=RST> */
+            return ACK_STOP;
+        }
+        tcp_set_state(c, TCP_ESTABLISHED);
+        c->snd_wnd = seg->wnd;
+        c->snd_wl1 = seg->seq;
+        c->snd_wl2 = seg->ack;
+        if (c->listener)
+            tcp_child_established(c);
+        else
+            tcp_wake(c);
+    }
+    if (!tcp_process_ack(c, seg))
+        return ACK_STOP;
+    switch (c->state) {
+    case TCP_FIN_WAIT_1:
+        if (tcp_fin_acked(c)) {
+            tcp_set_state(c, TCP_FIN_WAIT_2);
+            if (c->orphan)
+                tcp_orphan_fin_wait_2(c);
+            tcp_wake(c);
+        }
+        return ACK_GO_ON;
+    case TCP_CLOSING:
+        if (tcp_fin_acked(c))
+            tcp_enter_time_wait(c);
+        return ACK_STOP;
+    case TCP_LAST_ACK:
+        if (tcp_fin_acked(c)) {
+            tcp_done(c, 0); /* an orphan is freed here */
+            return ACK_GONE;
+        }
+        return ACK_GO_ON;
+    case TCP_TIME_WAIT:
+        /* Only the peer's FIN can come again: acknowledge it and restart the 2*MSL. */
+        if (seg->flags & TCP_FIN) {
+            c->ack_now = true;
+            tcp_enter_time_wait(c);
+        }
+        return ACK_STOP;
+    default: return ACK_GO_ON;
+    }
+}
+
+static void tcp_established_input(struct tcp_conn *c, struct tcp_seg *seg)
+{
+    struct tapir_stack *st = c->st;
+    uint32_t wnd = tcp_rcv_window(c);
+    /* First: is the segment in the window? If not, an ACK (unless it was a RST) and drop. */
+    if (!tcp_seq_acceptable(c, seg, wnd)) {
+        if (c->state == TCP_SYN_RECEIVED && (seg->flags & TCP_SYN) && seg->seq == c->irs) {
+            c->snd_nxt = c->iss; /* the peer never got our SYN,ACK: send it again now */
+            return tcp_output(c);
+        }
+        st->stats.tcp.drop_out_of_window++;
+        if (!(seg->flags & TCP_RST))
+            tcp_send_ack(c);
+        return;
+    }
+    /* Trim to the window: bytes before rcv_nxt were had already, bytes past the window
+     * cannot be taken (and a FIN after them is not yet for us). */
+    uint32_t seq = seg->seq;
+    const uint8_t *data = seg->data;
+    uint32_t len = seg->len;
+    if (seg->flags & TCP_SYN) {
+        if (seq_lt(seq, c->rcv_nxt))
+            seq++; /* the SYN itself is old */
+    }
+    if (seq_lt(seq, c->rcv_nxt)) {
+        uint32_t cut = c->rcv_nxt - seq;
+        cut = cut < len ? cut : len;
+        data += cut;
+        len -= cut;
+        seq += cut;
+    }
+    uint32_t room = c->rcv_nxt + wnd - seq;
+    bool fin = seg->flags & TCP_FIN;
+    if (len > room) {
+        len = room;
+        fin = false;
+    }
+    /* Second: RST. */
+    if (seg->flags & TCP_RST)
+        return tcp_rst_input(c, seg);
+    /* Third: security and precedence, skipped (no IP security option handling). */
+    /* Fourth: a SYN in a synchronized state, RFC 5961 §4: a challenge ACK, never a reset. */
+    if ((seg->flags & TCP_SYN) && c->state != TCP_SYN_RECEIVED) {
+        st->stats.tcp.rx_syn_in_window++;
+        tcp_challenge_ack(c);
+        return;
+    }
+    /* Fifth: ACK. Without it the segment is dropped. */
+    if (!(seg->flags & TCP_ACK))
+        return;
+    enum ack_next next = tcp_ack_state_step(c, seg);
+    if (next == ACK_GONE)
+        return;
+    if (next == ACK_STOP)
+        return tcp_output(c);
+    /* Sixth: URG. tapir has no urgent mode (RFC 6093 advises against it); the data is
+     * taken as ordinary data. */
+    /* Seventh: the text, in the states that still receive. */
+    bool in_order = true;
+    if (c->state == TCP_ESTABLISHED || c->state == TCP_FIN_WAIT_1 || c->state == TCP_FIN_WAIT_2)
+        in_order = tcp_receive_text(c, seq, data, len);
+    else if (len)
+        st->stats.tcp.drop_after_fin++;
+    /* Eighth: FIN, only when everything before it is here. */
+    if (fin && in_order && seq + len == c->rcv_nxt && !c->fin_received)
+        tcp_fin_input(c);
+    else if (fin && c->fin_received)
+        c->ack_now = true; /* a retransmitted FIN: acknowledge it again */
+    tcp_output(c);
+}
+
+/* RFC 9293 §3.10.7.4 and RFC 6191: a SYN with a higher sequence number may reopen a
+ * connection in TIME_WAIT; the old incarnation gives way to the listener. */
+static bool tcp_time_wait_reopen(struct tcp_conn *c, const struct tcp_seg *seg)
+{
+    if (c->state != TCP_TIME_WAIT || (seg->flags & (TCP_SYN | TCP_ACK | TCP_RST)) != TCP_SYN ||
+        !seq_gt(seg->seq, c->rcv_nxt))
+        return false;
+    c->st->stats.tcp.time_wait_reopened++;
+    tcp_done(c, 0);
+    return true;
+}
+
+void tcp_input(struct tapir_stack *st, struct pkb *p, const struct ip_in *ip)
+{
+    struct tcp_seg seg;
+    st->stats.tcp.rx_segments++;
+    if (!tcp_parse(st, p, ip, &seg))
+        return;
+    tcp_trace_in(st, &seg);
+    if (ip->to_broadcast) /* RFC 1122 §4.2.3.10: not for a connection */
+        return tcp_drop(st, p, &st->stats.tcp.drop_broadcast, "to a broadcast address");
+    struct tcp_conn *c = tcp_lookup(st, seg.dst, seg.dport, seg.src, seg.sport);
+    if (c && tcp_time_wait_reopen(c, &seg))
+        c = NULL;
+    if (c && c->state == TCP_SYN_SENT)
+        tcp_syn_sent_input(c, &seg);
+    else if (c)
+        tcp_established_input(c, &seg);
+    else {
+        struct tapir_sock *ls = sock_tcp_listener(st, seg.dst, seg.dport);
+        if (ls) {
+            tcp_listen_input(st, ls, &seg);
+        } else {
+            /* §3.10.7.1 CLOSED: everything but a RST gets a RST. */
+            st->stats.tcp.rx_no_conn++;
+            tcp_send_reset_for(st, &seg);
+        }
+    }
+    pkb_free(st, p);
+}

@@ -1,0 +1,382 @@
+/* SPDX-License-Identifier: MIT */
+/* tcp_sock.c: stream sockets: what the socket calls mean for a TCP connection (RFC 9293
+ * §3.10's user calls: OPEN, SEND, RECEIVE, CLOSE, ABORT), with Linux's errnos. sock.c sends
+ * each call here when the socket is SOCK_STREAM. */
+#include <errno.h>
+#include <poll.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "core.h"
+#include "ipv4.h"
+#include "sock.h"
+#include "tcp.h"
+
+#define TCP_BACKLOG_MAX 4096 /* Linux's somaxconn */
+
+void tcp_wake(struct tcp_conn *c)
+{
+    struct tapir_sock *s = c->sock;
+    if (!s)
+        return;
+    if (c->error && !c->error_posted) {
+        s->so_error = c->error; /* reported once, by the next call, as Linux's sk_err */
+        c->error_posted = true;
+    }
+    sock_wake(s);
+}
+
+int tcp_sock_open(struct tapir_sock *s)
+{
+    struct tcp_conn *c = tcp_conn_new(s->st);
+    if (!c)
+        return -ENOMEM;
+    c->sock = s;
+    s->tcp = c;
+    return 0;
+}
+
+/* The connection's buffers follow the socket's SO_RCVBUF and SO_SNDBUF (half of each, the
+ * other half being Linux's bookkeeping allowance), the window never above 64 KiB yet. */
+void tcp_sock_buffers(struct tapir_sock *s)
+{
+    struct tcp_conn *c = s->tcp;
+    if (!c)
+        return;
+    c->sndq.limit = s->sndbuf_bytes / 2 > c->sndq.len ? s->sndbuf_bytes / 2 : c->sndq.len;
+    uint32_t r = s->rcvbuf_bytes / 2 < TCP_WINDOW_MAX ? s->rcvbuf_bytes / 2 : TCP_WINDOW_MAX;
+    c->rcvq.limit = r > c->rcvq.len ? r : c->rcvq.len;
+}
+
+int tcp_sock_listen(struct tapir_sock *s, int backlog)
+{
+    struct tcp_conn *c = s->tcp;
+    backlog = backlog < 0 ? 0 : backlog > TCP_BACKLOG_MAX ? TCP_BACKLOG_MAX : backlog;
+    if (c->state == TCP_LISTEN) {
+        c->backlog = (unsigned)backlog; /* listen again: a new backlog, as Linux allows */
+        return 0;
+    }
+    if (c->state != TCP_CLOSED || s->connected)
+        return -EINVAL;
+    int rc = sock_autobind(s);
+    if (rc < 0)
+        return rc;
+    c->local_addr = s->local_addr;
+    c->local_port = s->local_port;
+    c->backlog = (unsigned)backlog;
+    tcp_sock_buffers(s);
+    tcp_set_state(c, TCP_LISTEN);
+    return 0;
+}
+
+struct tapir_sock *sock_tcp_listener(struct tapir_stack *st, uint32_t addr, uint16_t port)
+{
+    struct tapir_sock *any = NULL;
+    for (struct tapir_sock *s = st->udp.tcp_ports[port_bucket(port)]; s; s = s->port_next) {
+        if (s->local_port != port || !s->tcp || s->tcp->state != TCP_LISTEN)
+            continue;
+        if (s->local_addr == addr)
+            return s; /* an exact address beats the wildcard */
+        if (!s->local_addr)
+            any = s;
+    }
+    return any;
+}
+
+int tcp_sock_accept(struct tapir_sock *s, struct tapir_sock **out, struct sockaddr_in *peer)
+{
+    struct tcp_conn *l = s->tcp;
+    if (l->state != TCP_LISTEN)
+        return -EINVAL;
+    struct tcp_conn *c = l->accept_head;
+    if (!c)
+        return -EAGAIN;
+    struct tapir_sock *ns;
+    int rc = sock_alloc(s->st, SOCK_STREAM, IPPROTO_TCP, &ns);
+    if (rc < 0)
+        return rc;
+    l->accept_head = c->queue_next;
+    if (!l->accept_head)
+        l->accept_tail = NULL;
+    l->accept_count--;
+    c->queue_next = NULL;
+    c->listener = NULL;
+    c->in_accept_queue = false;
+    ns->tcp = c;
+    c->sock = ns;
+    ns->local_addr = c->local_addr;
+    ns->local_port = c->local_port;
+    ns->remote_addr = c->remote_addr;
+    ns->remote_port = c->remote_port;
+    ns->connected = true;
+    ns->rcvbuf_bytes = s->rcvbuf_bytes;
+    ns->sndbuf_bytes = s->sndbuf_bytes;
+    ns->nodelay = s->nodelay;
+    if (peer)
+        sock_fill(peer, c->remote_addr, c->remote_port);
+    tcp_wake(c); /* posts an error that came before accept (a reset) */
+    *out = ns;
+    return 0;
+}
+
+/* A fresh active open may reuse a socket whose last connection ended. */
+static void tcp_reset_for_open(struct tcp_conn *c)
+{
+    ring_release(c->st, &c->sndq);
+    ring_release(c->st, &c->rcvq);
+    c->ooo_count = 0;
+    c->fin_pending = c->fin_sent = c->fin_received = false;
+    c->error = 0;
+    c->error_posted = false;
+    c->retries = 0;
+    c->rto_us = TCP_RTO_INITIAL_US;
+}
+
+int tcp_sock_connect(struct tapir_sock *s, const struct sockaddr_in *sa)
+{
+    struct tapir_stack *st = s->st;
+    struct tcp_conn *c = s->tcp;
+    switch (c->state) {
+    case TCP_CLOSED: break;
+    case TCP_LISTEN: return -EINVAL;
+    case TCP_SYN_SENT:
+    case TCP_SYN_RECEIVED: return -EALREADY;
+    default: return -EISCONN;
+    }
+    if (!sa)
+        return -EINVAL;
+    if (sa->sin_family != AF_INET)
+        return -EAFNOSUPPORT;
+    uint32_t addr = ntohl(sa->sin_addr.s_addr), next_hop;
+    uint16_t port = ntohs(sa->sin_port);
+    int rc = ipv4_route(st, addr, &next_hop);
+    if (rc < 0 || ipv4_is_broadcast(st, addr))
+        return -ENETUNREACH;
+    if ((rc = sock_autobind(s)) < 0)
+        return rc;
+    if (!s->local_addr)
+        s->local_addr = st->ip_addr;
+    if (tcp_lookup(st, s->local_addr, s->local_port, addr, port))
+        return -EADDRNOTAVAIL; /* that 4-tuple is still in use (TIME_WAIT) */
+    tcp_reset_for_open(c);
+    tcp_sock_buffers(s);
+    c->local_addr = s->local_addr;
+    c->local_port = s->local_port;
+    c->remote_addr = addr;
+    c->remote_port = port;
+    s->remote_addr = addr;
+    s->remote_port = port;
+    s->connected = true;
+    c->iss = tcp_isn(st, c);
+    c->snd_una = c->snd_nxt = c->snd_max = c->iss;
+    c->snd_wnd = 0;
+    c->rcv_nxt = c->rcv_adv = 0;
+    tcp_hash_add(c);
+    tcp_set_state(c, TCP_SYN_SENT);
+    tcp_output(c); /* <SEQ=ISS><CTL=SYN> */
+    return -EINPROGRESS;
+}
+
+int tcp_sock_connected(struct tapir_sock *s)
+{
+    struct tcp_conn *c = s->tcp;
+    if (s->so_error)
+        return sock_take_error(s);
+    switch (c->state) {
+    case TCP_SYN_SENT:
+    case TCP_SYN_RECEIVED: return -EAGAIN;
+    case TCP_CLOSED:
+    case TCP_LISTEN: return s->connected ? -ECONNRESET : -ENOTCONN;
+    default: return 0;
+    }
+}
+
+ssize_t tcp_sock_send(struct tapir_sock *s, const void *buf, size_t len)
+{
+    struct tcp_conn *c = s->tcp;
+    if (s->so_error)
+        return sock_take_error(s);
+    if (s->shut_wr || c->fin_pending)
+        return -EPIPE;
+    switch (c->state) {
+    case TCP_ESTABLISHED:
+    case TCP_CLOSE_WAIT: break;
+    case TCP_SYN_SENT:
+    case TCP_SYN_RECEIVED: return -EAGAIN; /* a blocking caller waits for the handshake */
+    case TCP_CLOSED:
+    case TCP_LISTEN: return s->connected ? -EPIPE : -ENOTCONN;
+    default: return -EPIPE;
+    }
+    if (len == 0)
+        return 0;
+    if (!buf)
+        return -EFAULT;
+    uint32_t room = ring_free(&c->sndq);
+    uint32_t n = len < room ? (uint32_t)len : room;
+    if (n == 0)
+        return -EAGAIN;
+    int rc = ring_write_at(s->st, &c->sndq, c->sndq.len, buf, n);
+    if (rc < 0)
+        return rc;
+    c->sndq.len += n;
+    s->st->stats.tcp.tx_bytes += n;
+    tcp_output(c);
+    return n;
+}
+
+/* RFC 1122 §4.2.3.3: after the application reads, announce the larger window once it has
+ * grown by a full segment or half the buffer, whichever is less, so the sender can go on
+ * (and small updates, silly windows, are not sent). */
+static void tcp_window_update(struct tcp_conn *c)
+{
+    uint32_t offered = seq_gt(c->rcv_adv, c->rcv_nxt) ? c->rcv_adv - c->rcv_nxt : 0;
+    uint32_t now = tcp_rcv_window(c);
+    uint32_t step = c->rcv_mss < c->rcvq.limit / 2 ? c->rcv_mss : c->rcvq.limit / 2;
+    if (now >= offered + step && c->state != TCP_CLOSED) {
+        c->ack_now = true;
+        tcp_output(c);
+    }
+}
+
+ssize_t tcp_sock_recv(struct tapir_sock *s, void *buf, size_t len, int flags,
+                      struct sockaddr_in *src)
+{
+    struct tcp_conn *c = s->tcp;
+    uint32_t avail = c->rcvq.len;
+    if (avail && len) {
+        if (!buf)
+            return -EFAULT;
+        uint32_t n = len < avail ? (uint32_t)len : avail;
+        ring_read_at(&c->rcvq, 0, buf, n);
+        if (src)
+            sock_fill(src, c->remote_addr, c->remote_port);
+        if (!(flags & MSG_PEEK)) {
+            ring_consume(&c->rcvq, n);
+            tcp_window_update(c);
+        }
+        return n;
+    }
+    if (s->so_error)
+        return sock_take_error(s);
+    if (len == 0 && avail)
+        return 0;
+    if (c->fin_received)
+        return 0; /* the peer's FIN: end of stream */
+    switch (c->state) {
+    case TCP_LISTEN: return -ENOTCONN;
+    case TCP_CLOSED: return s->connected ? 0 : -ENOTCONN;
+    default: return -EAGAIN;
+    }
+}
+
+/* As Linux's tcp_poll. */
+short tcp_sock_events(const struct tapir_sock *s)
+{
+    const struct tcp_conn *c = s->tcp;
+    if (c->state == TCP_LISTEN)
+        return c->accept_head ? POLLIN : 0;
+    short ev = 0;
+    if ((s->shut_rd && s->shut_wr) || c->state == TCP_CLOSED)
+        ev |= POLLHUP;
+    if (s->shut_rd || c->fin_received)
+        ev |= POLLIN | POLLRDHUP;
+    if (c->state != TCP_SYN_SENT && c->state != TCP_SYN_RECEIVED) {
+        if (c->rcvq.len)
+            ev |= POLLIN;
+        if (s->shut_wr || c->fin_pending || ring_free(&c->sndq) > 0)
+            ev |= POLLOUT;
+    }
+    if (s->so_error)
+        ev |= POLLERR;
+    return ev;
+}
+
+/* The application will send no more: a FIN follows the queued data (RFC 9293 §3.10.4). */
+static void tcp_close_send(struct tcp_conn *c)
+{
+    if (c->fin_pending)
+        return;
+    c->fin_pending = true;
+    if (c->state == TCP_ESTABLISHED || c->state == TCP_SYN_RECEIVED)
+        tcp_set_state(c, TCP_FIN_WAIT_1);
+    else if (c->state == TCP_CLOSE_WAIT)
+        tcp_set_state(c, TCP_LAST_ACK);
+    tcp_output(c);
+}
+
+int tcp_sock_shutdown(struct tapir_sock *s, int how)
+{
+    struct tcp_conn *c = s->tcp;
+    if (c->state == TCP_CLOSED || c->state == TCP_LISTEN)
+        return -ENOTCONN;
+    if (how != SHUT_WR)
+        s->shut_rd = true;
+    if (how != SHUT_RD) {
+        s->shut_wr = true;
+        if (c->state == TCP_SYN_SENT)
+            tcp_done(c, 0); /* nothing was ever sent: the open is abandoned */
+        else
+            tcp_close_send(c);
+    }
+    sock_wake(s);
+    return 0;
+}
+
+/* RFC 9293 §3.10.5 ABORT: a reset to the peer, and the connection is gone. */
+static void tcp_abort(struct tcp_conn *c)
+{
+    if (c->state != TCP_CLOSED && c->state != TCP_LISTEN && c->state != TCP_SYN_SENT &&
+        c->state != TCP_TIME_WAIT)
+        tcp_send_segment(c, c->snd_nxt, TCP_RST | TCP_ACK, 0, 0);
+    tcp_done(c, 0);
+}
+
+/* A listener closing takes its unaccepted children with it, resetting the established ones
+ * as Linux does. */
+static void tcp_close_listener(struct tcp_conn *l)
+{
+    while (l->syn_head) {
+        struct tcp_conn *c = l->syn_head;
+        tcp_abort(c); /* unlinks and frees it */
+    }
+    while (l->accept_head) {
+        struct tcp_conn *c = l->accept_head;
+        l->accept_head = c->queue_next;
+        c->listener = NULL;
+        c->in_accept_queue = false;
+        c->orphan = true;
+        tcp_abort(c);
+    }
+    l->accept_tail = NULL;
+    l->accept_count = 0;
+}
+
+void tcp_sock_close(struct tapir_sock *s)
+{
+    struct tcp_conn *c = s->tcp;
+    if (!c)
+        return;
+    s->tcp = NULL;
+    c->sock = NULL;
+    c->orphan = true;
+    switch (c->state) {
+    case TCP_LISTEN:
+        tcp_close_listener(c);
+        tcp_conn_free(c);
+        return;
+    case TCP_CLOSED:
+    case TCP_SYN_SENT:
+        tcp_done(c, 0); /* frees the orphan */
+        return;
+    default: break;
+    }
+    /* RFC 1122 §4.2.2.13: closing with unread data loses it: say so with a reset. */
+    if (c->rcvq.len) {
+        c->st->stats.tcp.closed_with_unread++;
+        tcp_abort(c);
+        return;
+    }
+    tcp_close_send(c);
+    if (c->state == TCP_FIN_WAIT_2)
+        tcp_orphan_fin_wait_2(c);
+}

@@ -1,0 +1,205 @@
+/* SPDX-License-Identifier: MIT */
+/* test_shim_tcp.c: TCP through the blocking shim, two hosts over a real-time wire: the
+ * handshake, data both ways, the close, a refused connect. */
+#include <errno.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "pair.h"
+
+#define SA(x) ((struct sockaddr *)(x))
+
+static int tcp_listener(struct tapir_host *h, uint16_t port)
+{
+    int fd = tapir_socket_on(h, AF_INET, SOCK_STREAM, 0);
+    assert_true(fd >= TAPIR_FD_BASE);
+    struct sockaddr_in sin = pair_sin("0.0.0.0", port);
+    assert_int_equal(tapir_bind(fd, SA(&sin), sizeof(sin)), 0);
+    assert_int_equal(tapir_listen(fd, 8), 0);
+    return fd;
+}
+
+static void set_timeouts(int fd)
+{
+    struct timeval tv = {.tv_sec = 10};
+    assert_int_equal(tapir_setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)), 0);
+    assert_int_equal(tapir_setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)), 0);
+}
+
+static int tcp_client(struct tapir_host *h, const char *addr, uint16_t port)
+{
+    int fd = tapir_socket_on(h, AF_INET, SOCK_STREAM, 0);
+    assert_true(fd >= TAPIR_FD_BASE);
+    set_timeouts(fd);
+    struct sockaddr_in to = pair_sin(addr, port);
+    assert_int_equal(tapir_connect(fd, SA(&to), sizeof(to)), 0);
+    return fd;
+}
+
+/* Reads exactly len bytes (or fails the test). */
+static void recv_all(int fd, void *buf, size_t len)
+{
+    size_t got = 0;
+    while (got < len) {
+        ssize_t n = tapir_recv(fd, (char *)buf + got, len - got, 0);
+        assert_true(n > 0);
+        got += (size_t)n;
+    }
+}
+
+/* A connect completes the handshake; accept returns the client's address; bytes go both
+ * ways; a close is read as end of stream (recv 0) on the other side. */
+static void test_connect_accept_echo_close(void **state)
+{
+    (void)state;
+    struct pair p;
+    pair_start(&p, NULL, 1);
+    int lfd = tcp_listener(p.b, 7000);
+    int cfd = tcp_client(p.a, PAIR_ADDR_B, 7000);
+    struct sockaddr_in peer;
+    socklen_t plen = sizeof(peer);
+    int sfd = tapir_accept(lfd, SA(&peer), &plen);
+    assert_true(sfd >= TAPIR_FD_BASE);
+    set_timeouts(sfd);
+    char text[INET_ADDRSTRLEN];
+    assert_string_equal(inet_ntop(AF_INET, &peer.sin_addr, text, sizeof(text)), PAIR_ADDR_A);
+    assert_int_equal(tapir_send(cfd, "hello", 5, 0), 5);
+    char buf[16];
+    recv_all(sfd, buf, 5);
+    assert_memory_equal(buf, "hello", 5);
+    assert_int_equal(tapir_send(sfd, "world!", 6, 0), 6);
+    recv_all(cfd, buf, 6);
+    assert_memory_equal(buf, "world!", 6);
+    assert_int_equal(tapir_close(cfd), 0);
+    assert_int_equal(tapir_recv(sfd, buf, sizeof(buf), 0), 0); /* the client's FIN */
+    assert_int_equal(tapir_close(sfd), 0);
+    assert_int_equal(tapir_close(lfd), 0);
+    pair_stop(&p);
+}
+
+struct bulk {
+    int fd;
+    size_t len;
+    uint32_t seed;
+};
+
+static uint8_t pattern(uint32_t seed, size_t i) { return (uint8_t)((i * 2654435761u) >> 13 ^ seed); }
+
+static void *bulk_send(void *arg)
+{
+    struct bulk *b = arg;
+    uint8_t chunk[8192];
+    for (size_t off = 0; off < b->len;) {
+        size_t n = b->len - off < sizeof(chunk) ? b->len - off : sizeof(chunk);
+        for (size_t i = 0; i < n; i++)
+            chunk[i] = pattern(b->seed, off + i);
+        ssize_t w = tapir_send(b->fd, chunk, n, 0);
+        if (w != (ssize_t)n)
+            return (void *)1;
+        off += n;
+    }
+    return NULL;
+}
+
+static void bulk_check(int fd, size_t len, uint32_t seed)
+{
+    uint8_t chunk[8192];
+    for (size_t off = 0; off < len;) {
+        ssize_t n = tapir_recv(fd, chunk, sizeof(chunk), 0);
+        assert_true(n > 0);
+        for (ssize_t i = 0; i < n; i++)
+            if (chunk[i] != pattern(seed, off + (size_t)i))
+                fail_msg("byte %zu differs", off + (size_t)i);
+        off += (size_t)n;
+    }
+}
+
+/* 1 MiB each way at once, byte-exact: the send ring, the window, the receive ring. */
+static void test_one_mib_both_ways(void **state)
+{
+    (void)state;
+    struct pair p;
+    pair_start(&p, NULL, 2);
+    int lfd = tcp_listener(p.b, 7001);
+    int cfd = tcp_client(p.a, PAIR_ADDR_B, 7001);
+    int sfd = tapir_accept(lfd, NULL, NULL);
+    assert_true(sfd >= TAPIR_FD_BASE);
+    set_timeouts(sfd);
+    struct bulk up = {cfd, 1u << 20, 11}, down = {sfd, 1u << 20, 22};
+    pthread_t t1, t2;
+    assert_int_equal(pthread_create(&t1, NULL, bulk_send, &up), 0);
+    assert_int_equal(pthread_create(&t2, NULL, bulk_send, &down), 0);
+    bulk_check(sfd, up.len, up.seed);
+    bulk_check(cfd, down.len, down.seed);
+    void *r1, *r2;
+    pthread_join(t1, &r1);
+    pthread_join(t2, &r2);
+    assert_null(r1);
+    assert_null(r2);
+    tapir_close(cfd);
+    tapir_close(sfd);
+    tapir_close(lfd);
+    pair_stop(&p);
+}
+
+/* A SYN to a port with no listener gets a reset: connect fails with ECONNREFUSED. */
+static void test_connect_refused(void **state)
+{
+    (void)state;
+    struct pair p;
+    pair_start(&p, NULL, 3);
+    int fd = tapir_socket_on(p.a, AF_INET, SOCK_STREAM, 0);
+    set_timeouts(fd);
+    struct sockaddr_in to = pair_sin(PAIR_ADDR_B, 7999);
+    assert_int_equal(tapir_connect(fd, SA(&to), sizeof(to)), -1);
+    assert_int_equal(errno, ECONNREFUSED);
+    tapir_close(fd);
+    pair_stop(&p);
+}
+
+/* Half-close: after the client's shutdown(SHUT_WR) the server reads end of stream, yet still
+ * sends, and the client still reads. */
+static void test_half_close(void **state)
+{
+    (void)state;
+    struct pair p;
+    pair_start(&p, NULL, 4);
+    int lfd = tcp_listener(p.b, 7002);
+    int cfd = tcp_client(p.a, PAIR_ADDR_B, 7002);
+    int sfd = tapir_accept(lfd, NULL, NULL);
+    set_timeouts(sfd);
+    assert_int_equal(tapir_send(cfd, "req", 3, 0), 3);
+    assert_int_equal(tapir_shutdown(cfd, SHUT_WR), 0);
+    char buf[16];
+    recv_all(sfd, buf, 3);
+    assert_int_equal(tapir_recv(sfd, buf, sizeof(buf), 0), 0);
+    assert_int_equal(tapir_send(sfd, "response", 8, 0), 8);
+    recv_all(cfd, buf, 8);
+    assert_memory_equal(buf, "response", 8);
+    assert_int_equal(tapir_send(cfd, "x", 1, 0), -1);
+    assert_int_equal(errno, EPIPE);
+    tapir_close(sfd);
+    assert_int_equal(tapir_recv(cfd, buf, sizeof(buf), 0), 0);
+    tapir_close(cfd);
+    tapir_close(lfd);
+    pair_stop(&p);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_connect_accept_echo_close),
+        cmocka_unit_test(test_one_mib_both_ways),
+        cmocka_unit_test(test_connect_refused),
+        cmocka_unit_test(test_half_close),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
