@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* tapir.c: the demo host. Starts a stack on a TAP interface; the stack answers ARP and ping
- * on its own thread, and this program serves UDP echo (RFC 862) and discard (RFC 863) through
- * the socket shim, as any application would. Counters print on SIGUSR1 and on exit. */
+ * on its own thread, and this program serves the classic small services through the socket
+ * shim, as any application would: echo (UDP and TCP 7), discard (9), daytime (TCP 13) and
+ * chargen (TCP 19). Counters print on SIGUSR1 and on exit. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <stdio.h>
@@ -10,6 +11,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "inetd.h"
 #include "tapir/socket.h"
 
 static void usage(FILE *out)
@@ -18,8 +20,8 @@ static void usage(FILE *out)
             "usage: tapir --tap NAME --ip ADDR/LEN [options]\n"
             "\n"
             "A user-space TCP/IP host on a Linux TAP interface. It answers ARP and ping, serves\n"
-            "UDP echo (port 7) and discard (port 9), and prints its counters (netstat -s style)\n"
-            "on SIGUSR1 and when it exits.\n"
+            "echo (UDP and TCP port 7), discard (9), daytime (TCP 13) and chargen (TCP 19), and\n"
+            "prints its counters (netstat -s style) on SIGUSR1 and when it exits.\n"
             "\n");
     cli_host_usage(out);
     fprintf(out,
@@ -52,34 +54,6 @@ static int parse_args(int argc, char **argv, struct cli_host *h)
     return cli_host_finish(h);
 }
 
-/* A UDP socket bound to port on every address, non-blocking: the loop below polls. */
-static int open_service(uint16_t port)
-{
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(port)};
-    int fd = tapir_socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK, 0);
-    if (fd >= 0 && tapir_bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-        int e = errno;
-        tapir_close(fd);
-        errno = e;
-        return -1;
-    }
-    return fd;
-}
-
-/* Echo: every datagram goes back to its sender, unchanged; discard: read and forget. */
-static void serve(int echo_fd, int discard_fd, uint8_t *buf, size_t cap)
-{
-    struct sockaddr_in from;
-    socklen_t from_len = sizeof(from);
-    ssize_t n;
-    while ((n = tapir_recvfrom(echo_fd, buf, cap, 0, (struct sockaddr *)&from, &from_len)) >= 0) {
-        tapir_sendto(echo_fd, buf, (size_t)n, 0, (struct sockaddr *)&from, from_len);
-        from_len = sizeof(from); /* a failed echo is lost, as the service allows */
-    }
-    while (tapir_recv(discard_fd, buf, cap, 0) >= 0)
-        ;
-}
-
 static void print_stats(struct tapir_stack *st, void *arg) { tapir_stats_print(st, arg); }
 
 int main(int argc, char **argv)
@@ -103,32 +77,28 @@ int main(int argc, char **argv)
            ch.cfg.prefix_len, ch.tap_name, mac[0], mac[1], mac[2], mac[3], mac[4], mac[5],
            ch.cfg.mtu_bytes);
     printf("tapir: try 'ping %s', 'ping -s 65507 %s', 'arping -I %s %s';\n"
-           "       UDP echo on port 7 and discard on 9: 'nc -u %s 7';\n"
+           "       echo on 7 (TCP and UDP), discard 9, daytime 13, chargen 19:\n"
+           "       'nc %s 7', 'nc -u %s 7', 'nc %s 13';\n"
            "       'kill -USR1 %d' prints the counters, Ctrl-C stops\n",
-           addr, addr, ch.tap_name, addr, addr, (int)getpid());
+           addr, addr, ch.tap_name, addr, addr, addr, addr, (int)getpid());
     fflush(stdout);
 
-    int echo_fd = open_service(7), discard_fd = open_service(9);
-    if (echo_fd < 0 || discard_fd < 0) {
-        fprintf(stderr, "tapir: cannot open the UDP services: %s\n", strerror(errno));
+    struct inetd *services = inetd_open();
+    if (!services) {
+        fprintf(stderr, "tapir: cannot open the services: %s\n", strerror(errno));
         return 1;
     }
-    static uint8_t buf[65536];
-    struct pollfd fds[3] = {{.fd = sfd, .events = POLLIN},
-                            {.fd = echo_fd, .events = POLLIN},
-                            {.fd = discard_fd, .events = POLLIN}};
     for (;;) {
-        if (tapir_poll(fds, 3, -1) < 0 && errno != EINTR) {
+        int rev = inetd_serve(services, sfd, -1);
+        if (rev < 0 && errno != EINTR) {
             perror("tapir: poll");
             break;
         }
-        serve(echo_fd, discard_fd, buf, sizeof(buf));
-        if ((fds[0].revents & POLLIN) && cli_signals(sfd, host))
+        if (rev > 0 && cli_signals(sfd, host))
             break;
     }
     printf("tapir: stopping\n");
-    tapir_close(echo_fd);
-    tapir_close(discard_fd);
+    inetd_close(services);
     tapir_host_call(host, print_stats, stdout);
     fflush(stdout);
     cli_host_close(&ch, host);

@@ -30,6 +30,7 @@
 #ifndef TAPIR_SOCKET_H
 #define TAPIR_SOCKET_H
 
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <stddef.h>
