@@ -182,6 +182,9 @@ static int sock_bind_port(struct tapir_sock *s, uint32_t addr, uint16_t port)
             return rc;
     } else if (port_in_use(table, addr, port, s->reuseaddr)) {
         return -EADDRINUSE;
+    } else if (s->protocol == IPPROTO_TCP && !s->reuseaddr &&
+               tcp_port_has_conns(s->st, addr, port)) {
+        return -EADDRINUSE; /* as Linux: a port in TIME_WAIT needs SO_REUSEADDR */
     }
     s->local_addr = addr;
     s->local_port = port;

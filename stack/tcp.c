@@ -135,6 +135,16 @@ struct tcp_conn *tcp_lookup(struct tapir_stack *st, uint32_t la, uint16_t lp, ui
     return NULL;
 }
 
+bool tcp_port_has_conns(struct tapir_stack *st, uint32_t addr, uint16_t port)
+{
+    /* A walk over every connection: bind is rare, and this keeps no index for it. */
+    for (unsigned i = 0; i < TCP_CONN_BUCKETS; i++)
+        for (const struct tcp_conn *c = st->tcp.conns[i]; c; c = c->hash_next)
+            if (c->local_port == port && (!addr || c->local_addr == addr))
+                return true;
+    return false;
+}
+
 /* ---- Rings ------------------------------------------------------------------------------ */
 
 uint32_t ring_free(const struct tcp_ring *r) { return r->limit - r->len; }

@@ -172,6 +172,8 @@ void tcp_hash_add(struct tcp_conn *c);
 struct tcp_conn *tcp_lookup(struct tapir_stack *st, uint32_t local_addr, uint16_t local_port,
                             uint32_t remote_addr, uint16_t remote_port);
 uint32_t tcp_isn(struct tapir_stack *st, const struct tcp_conn *c);
+/* Does a connection (one in TIME_WAIT, say, whose socket is gone) still use the port? */
+bool tcp_port_has_conns(struct tapir_stack *st, uint32_t addr, uint16_t port);
 /* The connection ends (CLOSED): timers stop, it leaves the hash, the socket learns err (0
  * for a clean end), and an orphan is freed. */
 void tcp_done(struct tcp_conn *c, int err);

@@ -193,6 +193,33 @@ static void test_half_close(void **state)
     pair_stop(&p);
 }
 
+/* A port whose connection lingers in TIME_WAIT (the server closed first) cannot be bound
+ * again without SO_REUSEADDR; with it, it can, as on Linux. */
+static void test_time_wait_port_needs_reuseaddr(void **state)
+{
+    (void)state;
+    struct pair p;
+    pair_start(&p, NULL, 5);
+    int lfd = tcp_listener(p.b, 7003);
+    int cfd = tcp_client(p.a, PAIR_ADDR_B, 7003);
+    int sfd = tapir_accept(lfd, NULL, NULL);
+    set_timeouts(sfd);
+    assert_int_equal(tapir_close(lfd), 0);
+    assert_int_equal(tapir_close(sfd), 0); /* the server closes first: TIME_WAIT on B */
+    char buf[4];
+    assert_int_equal(tapir_recv(cfd, buf, sizeof(buf), 0), 0);
+    assert_int_equal(tapir_close(cfd), 0);
+    int fd = tapir_socket_on(p.b, AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sin = pair_sin("0.0.0.0", 7003);
+    assert_int_equal(tapir_bind(fd, SA(&sin), sizeof(sin)), -1);
+    assert_int_equal(errno, EADDRINUSE);
+    int one = 1;
+    assert_int_equal(tapir_setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)), 0);
+    assert_int_equal(tapir_bind(fd, SA(&sin), sizeof(sin)), 0);
+    tapir_close(fd);
+    pair_stop(&p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -200,6 +227,7 @@ int main(void)
         cmocka_unit_test(test_one_mib_both_ways),
         cmocka_unit_test(test_connect_refused),
         cmocka_unit_test(test_half_close),
+        cmocka_unit_test(test_time_wait_port_needs_reuseaddr),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
