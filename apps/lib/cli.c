@@ -130,7 +130,7 @@ int cli_host_option(struct cli_host *h, int opt, const char *arg)
     case CLI_OPT_TRACE:
         if (tapir_trace_parse(arg, &h->cfg.trace_mask) < 0)
             return cli_usage_error(
-                h->prog, "--trace wants a list of eth,arp,ip,icmp,udp or all, not '%s'", arg);
+                h->prog, "--trace wants a list of eth,arp,ip,icmp,udp,tcp or all, not '%s'", arg);
         return 0;
     case CLI_OPT_SEED:
         if (!cli_parse_u64(arg, &h->cfg.seed))
@@ -162,9 +162,9 @@ void cli_host_usage(FILE *out)
             "  --mac MAC       our Ethernet address (default 02:74:61:70:69:72)\n"
             "  --mtu BYTES     IP MTU, 68..9000 (default 1500)\n"
             "  --pcap FILE     write every frame in and out to FILE (pcap; tshark, Wireshark)\n"
-            "  --trace LIST    print a line per event for the layers in LIST: eth,arp,ip,icmp,udp\n"
-            "                  or all\n"
-            "  --seed N        seed the PRNG (IP IDs, ports, later ISNs) to replay a run;\n"
+            "  --trace LIST    print a line per event for the layers in LIST:\n"
+            "                  eth,arp,ip,icmp,udp,tcp or all\n"
+            "  --seed N        seed the PRNG (IP IDs, ports, ISNs) to replay a run;\n"
             "                  by default a random seed is drawn and printed\n");
 }
 
