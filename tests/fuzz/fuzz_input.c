@@ -53,8 +53,10 @@ static struct tapir_stack *fuzz_stack(size_t *sent)
 }
 
 /* Sockets for fuzzed frames to reach: UDP on port 7 (echoing what it gets), two sharing
- * port 68 for broadcasts, one connected to 10.0.0.1:9 (ICMP errors), a ping socket (id 1). */
+ * port 68 for broadcasts, one connected to 10.0.0.1:9 (ICMP errors), a ping socket (id 1),
+ * and a TCP listener on port 7 whose accepted connections echo too. */
 #define FUZZ_SOCKS 5
+#define FUZZ_TCP_CONNS 4
 
 static struct tapir_sock *fuzz_sock(struct tapir_stack *st, int proto, uint16_t port,
                                     bool reuse, bool connect)
@@ -85,6 +87,31 @@ static void fuzz_sockets(struct tapir_stack *st, struct tapir_sock **s)
     s[4] = fuzz_sock(st, IPPROTO_ICMP, 1, false, false);
 }
 
+static struct tapir_sock *fuzz_listener(struct tapir_stack *st)
+{
+    struct tapir_sock *s;
+    struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons(7)};
+    if (tapir_sock_open(st, SOCK_STREAM, 0, &s) < 0 || tapir_sock_bind(s, &sin) < 0 ||
+        tapir_sock_listen(s, 4) < 0)
+        abort();
+    return s;
+}
+
+/* Accepts what the listener has (up to a few) and echoes what the connections receive. */
+static void fuzz_tcp(struct tapir_sock *l, struct tapir_sock **conns)
+{
+    static uint8_t buf[4096];
+    struct tapir_sock *c;
+    for (int i = 0; i < FUZZ_TCP_CONNS; i++)
+        if (!conns[i] && tapir_sock_accept(l, &c, NULL) == 0)
+            conns[i] = c;
+    for (int i = 0; i < FUZZ_TCP_CONNS; i++) {
+        ssize_t n;
+        while (conns[i] && (n = tapir_sock_recvfrom(conns[i], buf, sizeof(buf), 0, NULL, NULL)) > 0)
+            tapir_sock_sendto(conns[i], buf, (size_t)n, 0, NULL);
+    }
+}
+
 /* Reads what the sockets hold; the echo socket answers, as a server would. */
 static void fuzz_drain(struct tapir_sock **s)
 {
@@ -108,7 +135,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     uint64_t now = 1000000;
     tapir_start(st, now);
     tapir_input(st, arp_from_gateway, sizeof(arp_from_gateway), now);
-    struct tapir_sock *socks[FUZZ_SOCKS];
+    struct tapir_sock *socks[FUZZ_SOCKS], *listener = fuzz_listener(st);
+    struct tapir_sock *conns[FUZZ_TCP_CONNS] = {0};
     fuzz_sockets(st, socks);
     while (size >= 3) {
         now += data[0] * 10000u;
@@ -120,6 +148,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         tapir_timers(st, now);
         tapir_input(st, data, len, now);
         fuzz_drain(socks);
+        fuzz_tcp(listener, conns);
         data += len;
         size -= len;
     }
@@ -134,6 +163,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     fuzz_drain(socks);
     for (int i = 0; i < FUZZ_SOCKS; i++)
         tapir_sock_close(socks[i]);
+    for (int i = 0; i < FUZZ_TCP_CONNS; i++)
+        tapir_sock_close(conns[i]);
+    tapir_sock_close(listener);
     if (tapir_stats(st)->mem.pkb_in_use != 0)
         abort();
     tapir_stack_free(st);

@@ -43,6 +43,14 @@ def udp(data, dport, sport=40000, src=HOST_IP, dst=OUR_IP):
     return h[:6] + struct.pack("!H", csum(pseudo + h + data) or 0xFFFF) + data
 
 
+def tcp(dport, flags, seq=1000, ack=0, data=b"", sport=40000, src=HOST_IP, dst=OUR_IP,
+        options=b"\x02\x04\x05\xb4"):
+    off = (20 + len(options)) // 4
+    h = struct.pack("!HHIIBBHHH", sport, dport, seq, ack, off << 4, flags, 65535, 0, 0) + options
+    pseudo = src + dst + struct.pack("!BBH", 0, 6, len(h) + len(data))
+    return h[:16] + struct.pack("!H", csum(pseudo + h + data)) + h[18:] + data
+
+
 def arp(op, tpa=OUR_IP, spa=HOST_IP, sha=HOST_MAC):
     return struct.pack("!HHBBH", 1, 0x0800, 6, 4, op) + sha + spa + b"\0" * 6 + tpa
 
@@ -86,6 +94,12 @@ def main(outdir):
         "ping_reply": record(eth(ip(icmp_echo(b"pong", ident=1, typ=0)))),
         "ping_unreach": record(eth(ip(struct.pack("!BBHI", 3, 1, 0, 0) +
                                       ip(icmp_echo(b"", ident=1), src=OUR_IP, dst=HOST_IP)))),
+    })
+    seeds.update({
+        "tcp_syn": record(eth(ip(tcp(7, 0x02), proto=6))),
+        "tcp_syn_closed": record(eth(ip(tcp(4444, 0x02), proto=6))),
+        "tcp_rst": record(eth(ip(tcp(7, 0x04), proto=6))),
+        "tcp_data": record(eth(ip(tcp(7, 0x18, ack=1, data=b"hello"), proto=6))),
     })
     for name, blob in seeds.items():
         with open(os.path.join(outdir, name), "wb") as f:
