@@ -463,12 +463,27 @@ static uint32_t sock_buf_size(int v, uint32_t floor)
     return (uint32_t)(d < floor ? floor : d > SOCK_BUF_MAX ? SOCK_BUF_MAX : d);
 }
 
+/* SO_LINGER: on with a zero timeout makes close abort with a reset (RFC 9293 §3.10.5);
+ * a non-zero timeout is kept and reported, but close never blocks here. */
+static int sock_set_linger(struct tapir_sock *s, const void *val, socklen_t len)
+{
+    struct linger l;
+    if (!val || len < (socklen_t)sizeof(l))
+        return -EINVAL;
+    memcpy(&l, val, sizeof(l));
+    s->linger_on = l.l_onoff != 0;
+    s->linger_s = l.l_linger < 0 ? 0 : l.l_linger;
+    return 0;
+}
+
 int tapir_sock_setopt(struct tapir_sock *s, int level, int name, const void *val, socklen_t len)
 {
     int v, rc;
     bool tcp_level = level == IPPROTO_TCP && s->protocol == IPPROTO_TCP;
     if (level != SOL_SOCKET && !tcp_level)
         return -ENOPROTOOPT;
+    if (level == SOL_SOCKET && name == SO_LINGER)
+        return sock_set_linger(s, val, len);
     if ((rc = sock_opt_int(val, len, &v)) < 0)
         return rc;
     if (tcp_level) {
@@ -488,6 +503,15 @@ int tapir_sock_setopt(struct tapir_sock *s, int level, int name, const void *val
     return 0;
 }
 
+/* As Linux: a short buffer gets the first bytes of the value, and *len says how many. */
+static int opt_copy_out(void *val, socklen_t *len, const void *v, size_t size)
+{
+    socklen_t n = *len < size ? *len : (socklen_t)size;
+    memcpy(val, v, n);
+    *len = n;
+    return 0;
+}
+
 int tapir_sock_getopt(struct tapir_sock *s, int level, int name, void *val, socklen_t *len)
 {
     int v;
@@ -497,10 +521,11 @@ int tapir_sock_getopt(struct tapir_sock *s, int level, int name, void *val, sock
         return -EINVAL;
     if (level == IPPROTO_TCP && s->protocol == IPPROTO_TCP && name == TCP_NODELAY_OPT) {
         v = s->nodelay;
-        socklen_t n = *len < sizeof(v) ? *len : (socklen_t)sizeof(v);
-        memcpy(val, &v, n);
-        *len = n;
-        return 0;
+        return opt_copy_out(val, len, &v, sizeof(v));
+    }
+    if (level == SOL_SOCKET && name == SO_LINGER) {
+        struct linger l = {.l_onoff = s->linger_on, .l_linger = s->linger_s};
+        return opt_copy_out(val, len, &l, sizeof(l));
     }
     if (level != SOL_SOCKET) /* (SOL_SOCKET is 1, as IPPROTO_ICMP: test it first) */
         return level == IPPROTO_IP || level == s->protocol
@@ -515,11 +540,7 @@ int tapir_sock_getopt(struct tapir_sock *s, int level, int name, void *val, sock
     case SO_TYPE: v = s->type; break;
     default: return -ENOPROTOOPT;
     }
-    /* As Linux: a short buffer gets the first bytes, and *len says how many. */
-    socklen_t n = *len < sizeof(v) ? *len : (socklen_t)sizeof(v);
-    memcpy(val, &v, n);
-    *len = n;
-    return 0;
+    return opt_copy_out(val, len, &v, sizeof(v));
 }
 
 void sock_fill(struct sockaddr_in *sa, uint32_t addr, uint16_t port)

@@ -356,6 +356,7 @@ void tcp_sock_close(struct tapir_sock *s)
     struct tcp_conn *c = s->tcp;
     if (!c)
         return;
+    bool abort_now = s->linger_on && s->linger_s == 0; /* SO_LINGER {1, 0}: a reset */
     s->tcp = NULL;
     c->sock = NULL;
     c->orphan = true;
@@ -371,8 +372,9 @@ void tcp_sock_close(struct tapir_sock *s)
     default: break;
     }
     /* RFC 1122 §4.2.2.13: closing with unread data loses it: say so with a reset. */
-    if (c->rcvq.len) {
-        c->st->stats.tcp.closed_with_unread++;
+    if (c->rcvq.len || abort_now) {
+        if (c->rcvq.len)
+            c->st->stats.tcp.closed_with_unread++;
         tcp_abort(c);
         return;
     }

@@ -31,6 +31,8 @@ struct tapir_sock {
     bool shut_rd, shut_wr;      /* shutdown(2) */
     bool addr_bound, port_bound;/* chosen by bind(2), not by connect or a first send */
     bool nodelay;               /* TCP_NODELAY (Nagle arrives with issue 6) */
+    bool linger_on;             /* SO_LINGER */
+    int linger_s;
     uint32_t rcvbuf_bytes, sndbuf_bytes;
     uint32_t rx_queued_bytes;   /* buffer sizes of queued datagrams, charged to rcvbuf */
     int so_error;               /* a positive errno from an ICMP error, reported once */

@@ -220,6 +220,40 @@ static void test_time_wait_port_needs_reuseaddr(void **state)
     pair_stop(&p);
 }
 
+/* SO_LINGER {1, 0}: close aborts with a reset, and the peer's next recv says ECONNRESET; a
+ * close with unread data does the same (RFC 1122 §4.2.2.13). */
+static void test_linger_zero_and_unread_data_reset(void **state)
+{
+    (void)state;
+    struct pair p;
+    pair_start(&p, NULL, 6);
+    int lfd = tcp_listener(p.b, 7004);
+    for (int round = 0; round < 2; round++) {
+        int cfd = tcp_client(p.a, PAIR_ADDR_B, 7004);
+        int sfd = tapir_accept(lfd, NULL, NULL);
+        set_timeouts(sfd);
+        if (round == 0) {
+            struct linger l = {.l_onoff = 1, .l_linger = 0};
+            assert_int_equal(tapir_setsockopt(cfd, SOL_SOCKET, SO_LINGER, &l, sizeof(l)), 0);
+            socklen_t len = sizeof(l);
+            struct linger got;
+            assert_int_equal(tapir_getsockopt(cfd, SOL_SOCKET, SO_LINGER, &got, &len), 0);
+            assert_int_equal(got.l_onoff, 1);
+        } else {
+            assert_int_equal(tapir_send(sfd, "unread", 6, 0), 6);
+            char b;
+            assert_int_equal(tapir_recv(cfd, &b, 1, MSG_PEEK), 1); /* it has arrived */
+        }
+        assert_int_equal(tapir_close(cfd), 0);
+        char buf[8];
+        assert_int_equal(tapir_recv(sfd, buf, sizeof(buf), 0), -1);
+        assert_int_equal(errno, ECONNRESET);
+        tapir_close(sfd);
+    }
+    tapir_close(lfd);
+    pair_stop(&p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -228,6 +262,7 @@ int main(void)
         cmocka_unit_test(test_connect_refused),
         cmocka_unit_test(test_half_close),
         cmocka_unit_test(test_time_wait_port_needs_reuseaddr),
+        cmocka_unit_test(test_linger_zero_and_unread_data_reset),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

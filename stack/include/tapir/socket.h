@@ -78,30 +78,43 @@ void tapir_host_call(struct tapir_host *h, void (*fn)(struct tapir_stack *st, vo
 
 #define TAPIR_FD_BASE (1 << 28)
 
-/* socket(2) on the default host (the last one opened). domain AF_INET; type SOCK_DGRAM,
- * optionally | SOCK_NONBLOCK | SOCK_CLOEXEC; protocol 0 or IPPROTO_UDP for UDP, IPPROTO_ICMP
- * for a ping socket (send an ICMP echo request header and data; the identifier is the
- * socket's port; receive the echo replies). Errors: EAFNOSUPPORT, ESOCKTNOSUPPORT,
- * EPROTONOSUPPORT, EMFILE, ENOMEM, ENETDOWN (no host open). */
+/* socket(2) on the default host (the last one opened). domain AF_INET; type SOCK_STREAM
+ * (protocol 0 or IPPROTO_TCP) or SOCK_DGRAM, optionally | SOCK_NONBLOCK | SOCK_CLOEXEC; for
+ * SOCK_DGRAM protocol 0 or IPPROTO_UDP for UDP, IPPROTO_ICMP for a ping socket (send an ICMP
+ * echo request header and data; the identifier is the socket's port; receive the echo
+ * replies). Errors: EAFNOSUPPORT, ESOCKTNOSUPPORT, EPROTONOSUPPORT, EMFILE, ENOMEM, ENETDOWN
+ * (no host open). */
 int tapir_socket(int domain, int type, int protocol);
 /* The same on a given host. */
 int tapir_socket_on(struct tapir_host *h, int domain, int type, int protocol);
 
 /* bind(2). EBADF, EFAULT (NULL addr), EINVAL (short addrlen, or already bound), EAFNOSUPPORT,
- * EADDRINUSE, EADDRNOTAVAIL (not INADDR_ANY nor our address). Port 0 picks an ephemeral port
+ * EADDRINUSE (also a TCP port whose connection lingers in TIME_WAIT, unless SO_REUSEADDR),
+ * EADDRNOTAVAIL (not INADDR_ANY nor our address). Port 0 picks an ephemeral port
  * (32768-60999). */
 int tapir_bind(int fd, const struct sockaddr *addr, socklen_t addrlen);
-/* connect(2). On a datagram socket: fixes the peer and our address (getsockname shows it),
+/* connect(2). On a stream socket: the three-way handshake; blocks until it is done (bounded
+ * by SO_SNDTIMEO, then EINPROGRESS), or on a non-blocking socket returns EINPROGRESS at once
+ * (POLLOUT, then SO_ERROR, tell how it went). ECONNREFUSED (a reset), ETIMEDOUT (no answer
+ * after the SYN retries), EALREADY (still connecting), EISCONN, EADDRNOTAVAIL.
+ * On a datagram socket: fixes the peer and our address (getsockname shows it),
  * binding an ephemeral port if needed; AF_UNSPEC dissolves the association and gives back
  * what connect chose. EBADF, EFAULT, EINVAL, EAFNOSUPPORT, ENETUNREACH (no route), EACCES
  * (broadcast without SO_BROADCAST). */
 int tapir_connect(int fd, const struct sockaddr *addr, socklen_t addrlen);
-/* listen(2) and accept(2): for stream sockets. On a datagram socket EOPNOTSUPP. accept
- * blocks (SO_RCVTIMEO bounds it) unless the socket is non-blocking (EAGAIN). */
+/* listen(2) and accept(2), for stream sockets. The backlog (at most 4096) bounds the queue
+ * of connections waiting for accept, as on Linux (SYNs beyond it are dropped and counted).
+ * accept blocks (SO_RCVTIMEO bounds it) unless the socket is non-blocking (EAGAIN); the new
+ * socket is blocking. EINVAL (accept on a socket that is not listening), EOPNOTSUPP (a
+ * datagram socket). */
 int tapir_listen(int fd, int backlog);
 int tapir_accept(int fd, struct sockaddr *addr, socklen_t *addrlen);
 
-/* send(2), sendto(2), sendmsg(2). One call is one datagram, 0 to 65507 bytes (a ping socket:
+/* send(2), sendto(2), sendmsg(2). On a stream socket: queues the bytes for sending; blocks
+ * until all are queued (a non-blocking socket queues what fits and returns that count, or
+ * EAGAIN); the address is ignored; EPIPE after shutdown(SHUT_WR) or once the connection is
+ * closed, ECONNRESET (once) after a reset, ENOTCONN before connect.
+ * On a datagram socket one call is one datagram, 0 to 65507 bytes (a ping socket:
  * 8 to 65515, echo request header first); sendmsg gathers its iovecs, and a msg_namelen of 0
  * means no address. EBADF, EFAULT, EDESTADDRREQ (no address on an unconnected socket),
  * EMSGSIZE, EACCES (broadcast without SO_BROADCAST), EINVAL (a ping
@@ -113,7 +126,10 @@ ssize_t tapir_sendto(int fd, const void *buf, size_t len, int flags,
                      const struct sockaddr *dest_addr, socklen_t addrlen);
 ssize_t tapir_sendmsg(int fd, const struct msghdr *msg, int flags);
 
-/* recv(2), recvfrom(2), recvmsg(2). One datagram; a buffer too small gets its beginning and
+/* recv(2), recvfrom(2), recvmsg(2). On a stream socket: the bytes that have arrived, up to
+ * len (a stream has no message boundaries); 0 at the peer's FIN (end of stream); ECONNRESET
+ * (once) after a reset; ENOTCONN before connect.
+ * On a datagram socket: one datagram; a buffer too small gets its beginning and
  * the rest is lost (recvmsg sets MSG_TRUNC in msg_flags; MSG_TRUNC in flags returns the
  * datagram's real length). MSG_PEEK leaves it queued; MSG_DONTWAIT does not block. Blocks
  * until a datagram arrives, SO_RCVTIMEO expires (EAGAIN), the socket is shut down for
@@ -124,13 +140,21 @@ ssize_t tapir_recvfrom(int fd, void *buf, size_t len, int flags, struct sockaddr
                        socklen_t *addrlen);
 ssize_t tapir_recvmsg(int fd, struct msghdr *msg, int flags);
 
-/* shutdown(2): SHUT_RD wakes readers (they return 0), SHUT_WR makes sends fail with EPIPE.
- * EBADF, EINVAL (bad how), ENOTCONN (not connected; as Linux, it still takes effect). */
+/* shutdown(2): SHUT_RD wakes readers (they return 0), SHUT_WR makes sends fail with EPIPE
+ * and, on a stream, sends a FIN after the queued data (a half-close: the peer may go on
+ * sending). EBADF, EINVAL (bad how), ENOTCONN (not connected; on a datagram socket, as Linux,
+ * it still takes effect). */
 int tapir_shutdown(int fd, int how);
-/* close(2). Threads blocked on the socket wake with EBADF. EBADF. */
+/* close(2). Threads blocked on the socket wake with EBADF. A stream socket closes
+ * gracefully (FIN after the queued data; the connection finishes on its own, TIME_WAIT
+ * included) unless unread data is lost or SO_LINGER is {1, 0}: then a reset (RFC 1122
+ * §4.2.2.13). A listener's unaccepted connections are reset. EBADF. */
 int tapir_close(int fd);
 
-/* SOL_SOCKET options: SO_REUSEADDR, SO_BROADCAST, SO_RCVBUF, SO_SNDBUF (doubled, as Linux),
+/* SOL_SOCKET options: SO_REUSEADDR, SO_BROADCAST, SO_RCVBUF, SO_SNDBUF (doubled, as Linux;
+ * a stream uses half of each for its data, its window at most 64 KiB for now), SO_LINGER
+ * (struct linger; {1, 0} makes close reset; other timeouts are kept but close never blocks),
+ * IPPROTO_TCP TCP_NODELAY (accepted; tapir has no Nagle delay yet),
  * SO_RCVTIMEO, SO_SNDTIMEO (struct timeval; zero means forever; EDOM for bad microseconds),
  * SO_ERROR (get: the pending error, cleared), SO_TYPE (get). As Linux, getsockopt with a
  * short optlen writes the first optlen bytes and says so in *optlen. EBADF, EFAULT, EINVAL
