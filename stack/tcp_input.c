@@ -322,7 +322,9 @@ static bool tcp_process_ack(struct tcp_conn *c, const struct tcp_seg *seg)
     }
     if (seq_gt(seg->ack, c->snd_una)) {
         uint32_t acked = seg->ack - c->snd_una;
-        uint32_t data_acked = acked < c->sndq.len ? acked : c->sndq.len;
+        if (c->snd_una == c->iss)
+            acked--; /* the SYN's sequence number carries no byte of the ring */
+        uint32_t data_acked = acked < c->sndq.len ? acked : c->sndq.len; /* (the FIN's neither) */
         ring_consume(&c->sndq, data_acked);
         c->snd_una = seg->ack;
         if (seq_lt(c->snd_nxt, c->snd_una))
