@@ -225,7 +225,7 @@ struct tcp_conn *tcp_conn_new(struct tapir_stack *st)
         return NULL;
     c->st = st;
     c->state = TCP_CLOSED;
-    c->rto_us = TCP_RTO_INITIAL_US;
+    c->rto_us = c->rto_base_us = TCP_RTO_INITIAL_US;
     c->snd_mss = TCP_DEFAULT_MSS;
     c->rcv_mss = (uint16_t)(st->cfg.mtu_bytes - 40u); /* RFC 9293 §3.7.1: MTU - 40 */
     c->sndq.limit = st->cfg.sock_sndbuf_bytes / 2;
@@ -262,6 +262,14 @@ static void tcp_rexmit_fire(struct tapir_stack *st, struct tapir_timer *t)
 {
     struct tcp_conn *c = CONN_OF(t, rexmit);
     bool syn = c->state == TCP_SYN_SENT || c->state == TCP_SYN_RECEIVED;
+    if (!syn && c->snd_wnd == 0) {
+        /* The peer has shut its window: that is the persist timer's business, which keeps
+         * the connection open as long as the probes are answered (RFC 1122 §4.2.2.17).
+         * The retransmission timer comes back when the window opens. */
+        if (!timer_armed(&c->persist))
+            tcp_arm_persist(c);
+        return;
+    }
     if (++c->retries > (syn ? TCP_SYN_RETRIES_MAX : TCP_RETRIES_MAX)) {
         st->stats.tcp.timeouts++;
         return tcp_done(c, ETIMEDOUT);
@@ -272,8 +280,11 @@ static void tcp_rexmit_fire(struct tapir_stack *st, struct tapir_timer *t)
     tapir_trace(st, TAPIR_TRACE_TCP, "tcp %s:%u retransmit seq %u (try %u, rto %llu ms)",
                 ip_str(c->remote_addr, a), c->remote_port, c->snd_una - c->iss, c->retries,
                 (unsigned long long)(c->rto_us / 1000u));
-    c->snd_nxt = c->snd_una; /* go back: tcp_output sends from the oldest byte again */
-    tcp_output(c);
+    /* RFC 6298 §5.4: retransmit the earliest segment not acknowledged. snd_nxt goes back to
+     * it, so what follows is sent again as ACKs come (go-back-N; congestion control, which
+     * would pace that, is issue 6's). */
+    c->snd_nxt = c->snd_una;
+    tcp_output_segments(c, 1);
     tcp_arm_rexmit(c);
 }
 
@@ -284,15 +295,25 @@ static void tcp_rexmit_fire(struct tapir_stack *st, struct tapir_timer *t)
 static void tcp_persist_fire(struct tapir_stack *st, struct tapir_timer *t)
 {
     struct tcp_conn *c = CONN_OF(t, persist);
-    uint32_t unsent = c->sndq.len - (c->snd_nxt - c->snd_una);
-    if (c->snd_wnd != 0 || unsent == 0)
+    uint32_t in_flight = c->snd_nxt - c->snd_una;
+    bool waiting = c->snd_una != c->snd_max || c->sndq.len > in_flight; /* in flight or unsent */
+    if (c->snd_wnd != 0 || !waiting)
         return;
     st->stats.tcp.window_probes++;
     tcp_send_segment(c, c->snd_una - 1, TCP_ACK, 0, 0);
-    uint64_t wait = (uint64_t)TCP_PERSIST_MIN_US << (c->persist_backoff < 8 ? c->persist_backoff : 8);
     if (c->persist_backoff < 8)
         c->persist_backoff++;
-    timer_arm(st, &c->persist, st->now_us + (wait > TCP_PERSIST_MAX_US ? TCP_PERSIST_MAX_US : wait));
+    tcp_arm_persist(c);
+}
+
+/* The next probe: one RTO (at least 200 ms, as Linux) after the last, doubled per probe
+ * unanswered by an open window, at most a minute (RFC 9293 §3.8.6.1). */
+void tcp_arm_persist(struct tcp_conn *c)
+{
+    uint64_t base = c->rto_us > TCP_PERSIST_MIN_US ? c->rto_us : TCP_PERSIST_MIN_US;
+    uint64_t wait = base << c->persist_backoff;
+    timer_arm(c->st, &c->persist,
+              c->st->now_us + (wait > TCP_PERSIST_MAX_US ? TCP_PERSIST_MAX_US : wait));
 }
 
 static void tcp_timewait_fire(struct tapir_stack *st, struct tapir_timer *t)
@@ -301,10 +322,18 @@ static void tcp_timewait_fire(struct tapir_stack *st, struct tapir_timer *t)
     tcp_done(CONN_OF(t, timewait), 0);
 }
 
+void tcp_handshake_done(struct tcp_conn *c)
+{
+    c->rto_base_us = c->retries ? TCP_RTO_AFTER_SYN_LOSS_US : TCP_RTO_INITIAL_US;
+    c->rto_us = c->rto_base_us;
+    c->retries = 0;
+}
+
 /* RFC 9293 §3.10.7.4: TIME_WAIT lasts 2*MSL, restarted by a retransmitted FIN. */
 void tcp_enter_time_wait(struct tcp_conn *c)
 {
-    tcp_set_state(c, TCP_TIME_WAIT);
+    if (c->state != TCP_TIME_WAIT)
+        tcp_set_state(c, TCP_TIME_WAIT);
     timer_cancel(c->st, &c->rexmit);
     timer_cancel(c->st, &c->persist);
     timer_arm(c->st, &c->timewait, c->st->now_us + 2u * c->st->cfg.tcp_msl_us);

@@ -24,6 +24,7 @@ struct ip_in;
 #define TCP_CONN_BUCKETS 1024u     /* 4-tuple hash buckets */
 #define TCP_OOO_RANGES 8u          /* out-of-order byte ranges kept per connection */
 #define TCP_RTO_INITIAL_US 1000000u /* RFC 6298 §2.1: 1 s before any measurement */
+#define TCP_RTO_AFTER_SYN_LOSS_US 3000000u /* RFC 6298 §5.7: 3 s once a SYN was lost */
 #define TCP_RTO_MAX_US 60000000u   /* RFC 6298 §2.5: a maximum of at least 60 s */
 #define TCP_RETRIES_MAX 15u        /* data: Linux's tcp_retries2, about 15 minutes */
 #define TCP_SYN_RETRIES_MAX 6u     /* Linux's tcp_syn_retries: gives up after about 2 min */
@@ -132,8 +133,10 @@ struct tcp_conn {
     struct tapir_timer persist;   /* zero-window probes */
     struct tapir_timer timewait;  /* 2*MSL in TIME_WAIT */
     uint64_t rto_us;
+    uint64_t rto_base_us;         /* the RTO without backoff: 1 s, or 3 s after a lost SYN */
     unsigned retries;             /* consecutive timeouts */
     unsigned persist_backoff;
+    uint64_t oow_ack_us;          /* when an unacceptable empty segment was last answered */
 
     int error;                    /* why it ended: ECONNREFUSED, ECONNRESET, ETIMEDOUT */
     bool error_posted;            /* handed to the socket (reported once) */
@@ -192,6 +195,10 @@ void ring_release(struct tapir_stack *st, struct tcp_ring *r);
 /* Output (tcp_output.c). */
 /* Sends what the windows allow, plus a pure ACK when one is due. */
 void tcp_output(struct tcp_conn *c);
+/* The same, but at most max_segments data segments (a retransmission timeout sends one). */
+void tcp_output_segments(struct tcp_conn *c, unsigned max_segments);
+/* The handshake is done: the RTO falls back to its base (RFC 6298 §5.7). */
+void tcp_handshake_done(struct tcp_conn *c);
 /* One segment from the connection: seq, flags, and len bytes of the send ring from off. */
 int tcp_send_segment(struct tcp_conn *c, uint32_t seq, uint8_t flags, uint32_t off, uint32_t len);
 /* RFC 9293 §3.10.7.1: the reset a segment to nowhere gets. */
@@ -199,6 +206,7 @@ void tcp_send_reset_for(struct tapir_stack *st, const struct tcp_seg *seg);
 /* An ACK now: for data, for a challenge (RFC 5961), or for an unacceptable segment. */
 void tcp_send_ack(struct tcp_conn *c);
 void tcp_arm_rexmit(struct tcp_conn *c);
+void tcp_arm_persist(struct tcp_conn *c);
 /* The window we can offer now: free receive space, never shrinking what was offered. */
 uint32_t tcp_rcv_window(const struct tcp_conn *c);
 

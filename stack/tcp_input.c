@@ -148,7 +148,7 @@ static void tcp_listen_input(struct tapir_stack *st, struct tapir_sock *ls, cons
     c->rcvq.limit = l->rcvq.limit;
     c->sndq.limit = l->sndq.limit;
     c->irs = seg->seq;
-    c->rcv_nxt = seg->seq + 1;
+    c->rcv_nxt = c->rcv_adv = seg->seq + 1;
     c->iss = tcp_isn(st, c);
     c->snd_una = c->snd_nxt = c->snd_max = c->iss;
     c->snd_wnd = seg->wnd;
@@ -164,6 +164,9 @@ static void tcp_listen_input(struct tapir_stack *st, struct tapir_sock *ls, cons
     tcp_set_state(c, TCP_SYN_RECEIVED);
     tcp_output(c); /* <SEQ=ISS><ACK=RCV.NXT><CTL=SYN,ACK> */
 }
+
+static void tcp_text_and_fin(struct tcp_conn *c, uint32_t seq, const uint8_t *data,
+                             uint32_t len, bool fin);
 
 /* ---- §3.10.7.3 SYN-SENT --------------------------------------------------------------------- */
 
@@ -188,41 +191,63 @@ static void tcp_syn_sent_input(struct tcp_conn *c, const struct tcp_seg *seg)
     if (!(seg->flags & TCP_SYN))
         return;
     c->irs = seg->seq;
-    c->rcv_nxt = seg->seq + 1;
+    c->rcv_nxt = c->rcv_adv = seg->seq + 1;
     c->snd_mss = tcp_peer_mss(c, seg);
     c->snd_wnd = seg->wnd;
     c->max_snd_wnd = seg->wnd;
     c->snd_wl1 = seg->seq;
     c->snd_wl2 = seg->ack;
-    if (ack) {
-        c->snd_una = seg->ack;
-        c->retries = 0;
-        c->rto_us = TCP_RTO_INITIAL_US;
-        timer_cancel(st, &c->rexmit);
-        tcp_set_state(c, TCP_ESTABLISHED);
-        c->ack_now = true; /* <SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK>, with any data queued */
-        tcp_wake(c);
+    timer_cancel(st, &c->rexmit);
+    if (!ack) {
+        /* Simultaneous open: both sent SYNs. Answer with SYN,ACK from ISS again. */
+        tcp_set_state(c, TCP_SYN_RECEIVED);
+        c->snd_nxt = c->iss;
         tcp_output(c);
         return;
     }
-    /* Simultaneous open: both sent SYNs. Answer with SYN,ACK from ISS again. */
-    tcp_set_state(c, TCP_SYN_RECEIVED);
-    c->snd_nxt = c->iss;
-    timer_cancel(st, &c->rexmit);
+    c->snd_una = seg->ack;
+    tcp_handshake_done(c);
+    tcp_set_state(c, TCP_ESTABLISHED);
+    c->ack_now = true; /* <SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK>, with any data queued */
+    tcp_wake(c);
+    /* "Continue processing at the sixth step": data (and a FIN) may ride on the SYN,ACK. */
+    tcp_text_and_fin(c, seg->seq + 1, seg->data, seg->len, seg->flags & TCP_FIN);
     tcp_output(c);
 }
 
 /* ---- The synchronized states ------------------------------------------------------------ */
 
+/* An unacceptable segment is answered with an ACK, but an empty one at most every 500 ms
+ * per connection (Linux's tcp_invalid_ratelimit): two ends that disagree about the window
+ * must not answer each other's ACKs forever. Data and FINs are always answered. */
+static bool tcp_oow_ack_limited(struct tcp_conn *c, const struct tcp_seg *seg)
+{
+    if (tcp_seg_len(seg) != 0)
+        return false;
+    if (c->oow_ack_us && c->st->now_us - c->oow_ack_us < 500000u) {
+        c->st->stats.tcp.oow_acks_limited++;
+        return true;
+    }
+    c->oow_ack_us = c->st->now_us;
+    return false;
+}
+
 /* RFC 9293 §3.10.7.4 "first": the four cases of segment acceptability. */
 static bool tcp_seq_acceptable(const struct tcp_conn *c, const struct tcp_seg *seg, uint32_t wnd)
 {
     uint32_t seg_len = tcp_seg_len(seg), end = c->rcv_nxt + wnd;
-    if (seg_len == 0)
-        return wnd == 0 ? seg->seq == c->rcv_nxt
-                        : seq_ge(seg->seq, c->rcv_nxt) && seq_lt(seg->seq, end);
-    if (wnd == 0)
-        return false;
+    /* An empty segment exactly at the right edge (a peer with a full window in flight sends
+     * its ACKs there) is taken too, as Linux's tcp_sequence and BSD do: answering it as
+     * unacceptable would start an exchange of ACKs with nothing in them. */
+    if (seg_len == 0) {
+        if (wnd == 0)
+            return seg->seq == c->rcv_nxt;
+        bool edge_ok = !(seg->flags & TCP_RST); /* RFC 5961 §3.2: a RST must be inside */
+        return seq_ge(seg->seq, c->rcv_nxt) &&
+               (seq_lt(seg->seq, end) || (edge_ok && seg->seq == end));
+    }
+    if (wnd == 0) /* "special allowance" for the ACK: the text is trimmed away later */
+        return seg->seq == c->rcv_nxt;
     uint32_t last = seg->seq + seg_len - 1;
     return (seq_ge(seg->seq, c->rcv_nxt) && seq_lt(seg->seq, end)) ||
            (seq_ge(last, c->rcv_nxt) && seq_lt(last, end));
@@ -287,9 +312,9 @@ static bool tcp_receive_text(struct tcp_conn *c, uint32_t seq, const uint8_t *da
     struct tapir_stack *st = c->st;
     uint32_t off = seq - c->rcv_nxt; /* after trimming: within the window */
     uint32_t base = c->rcvq.len;     /* in-order bytes already held */
-    c->ack_now = true;               /* immediate ACKs; delayed ACKs are issue 6's */
     if (len == 0)
-        return off == 0;
+        return off == 0; /* a bare ACK is not acknowledged (that would look like a dup ACK) */
+    c->ack_now = true;   /* data: an immediate ACK (delayed ACKs are issue 6's) */
     if (ring_write_at(st, &c->rcvq, base + off, data, len) < 0) {
         st->stats.tcp.drop_rcvbuf++;
         return false;
@@ -330,7 +355,7 @@ static bool tcp_process_ack(struct tcp_conn *c, const struct tcp_seg *seg)
         if (seq_lt(c->snd_nxt, c->snd_una))
             c->snd_nxt = c->snd_una;
         c->retries = 0;
-        c->rto_us = TCP_RTO_INITIAL_US;
+        c->rto_us = c->rto_base_us; /* the backoff ends with new data acknowledged */
         if (c->snd_una == c->snd_max)
             timer_cancel(st, &c->rexmit);
         else
@@ -346,9 +371,15 @@ static bool tcp_process_ack(struct tcp_conn *c, const struct tcp_seg *seg)
         c->snd_wl2 = seg->ack;
         if (c->snd_wnd > c->max_snd_wnd)
             c->max_snd_wnd = c->snd_wnd;
-        if (c->snd_wnd)
+        if (c->snd_wnd) {
             timer_cancel(st, &c->persist);
+            c->persist_backoff = 0;
+            if (c->snd_una != c->snd_max && !timer_armed(&c->rexmit))
+                tcp_arm_rexmit(c); /* data in flight again has a timer again */
+        }
     }
+    if (c->snd_wnd == 0 && seg->ack == c->snd_una)
+        c->retries = 0; /* a probe answered: the peer is there, only its window is shut */
     return true;
 }
 
@@ -412,6 +443,22 @@ static void tcp_fin_input(struct tcp_conn *c)
  * the connection is gone (freed: nothing may touch it). */
 enum ack_next { ACK_GO_ON, ACK_STOP, ACK_GONE };
 
+/* Seventh and eighth: the text, in the states that still receive, then the FIN, once
+ * everything before it is here. */
+static void tcp_text_and_fin(struct tcp_conn *c, uint32_t seq, const uint8_t *data,
+                             uint32_t len, bool fin)
+{
+    bool in_order = true;
+    if (c->state == TCP_ESTABLISHED || c->state == TCP_FIN_WAIT_1 || c->state == TCP_FIN_WAIT_2)
+        in_order = tcp_receive_text(c, seq, data, len);
+    else if (len)
+        c->st->stats.tcp.drop_after_fin++;
+    if (fin && in_order && seq + len == c->rcv_nxt && !c->fin_received)
+        tcp_fin_input(c);
+    else if (fin && c->fin_received)
+        c->ack_now = true; /* a retransmitted FIN: acknowledge it again */
+}
+
 /* The ACK step's state-specific part. */
 static enum ack_next tcp_ack_state_step(struct tcp_conn *c, const struct tcp_seg *seg)
 {
@@ -420,6 +467,7 @@ static enum ack_next tcp_ack_state_step(struct tcp_conn *c, const struct tcp_seg
             tcp_send_reset_for(c->st, seg); /* <SEQ=SEG.ACK><CTL=RST> */
             return ACK_STOP;
         }
+        tcp_handshake_done(c);
         tcp_set_state(c, TCP_ESTABLISHED);
         c->snd_wnd = seg->wnd;
         c->snd_wl1 = seg->seq;
@@ -466,13 +514,22 @@ static void tcp_established_input(struct tcp_conn *c, struct tcp_seg *seg)
     struct tapir_stack *st = c->st;
     uint32_t wnd = tcp_rcv_window(c);
     /* First: is the segment in the window? If not, an ACK (unless it was a RST) and drop. */
+    if (c->state == TCP_SYN_RECEIVED && seg->seq == c->irs &&
+        (seg->flags & (TCP_SYN | TCP_ACK)) == (TCP_SYN | TCP_ACK)) {
+        /* Simultaneous open: the peer's SYN,ACK. Its SYN we have; take its ACK (RFC 9293
+         * §3.5 figure 8), as if the SYN had been trimmed off as old. */
+        seg->seq++;
+        seg->flags &= (uint8_t)~TCP_SYN;
+    }
     if (!tcp_seq_acceptable(c, seg, wnd)) {
         if (c->state == TCP_SYN_RECEIVED && (seg->flags & TCP_SYN) && seg->seq == c->irs) {
             c->snd_nxt = c->iss; /* the peer never got our SYN,ACK: send it again now */
             return tcp_output(c);
         }
         st->stats.tcp.drop_out_of_window++;
-        if (!(seg->flags & TCP_RST))
+        if (c->state == TCP_TIME_WAIT && (seg->flags & TCP_FIN))
+            tcp_enter_time_wait(c); /* a retransmitted FIN restarts the 2*MSL */
+        if (!(seg->flags & TCP_RST) && !tcp_oow_ack_limited(c, seg))
             tcp_send_ack(c);
         return;
     }
@@ -497,6 +554,8 @@ static void tcp_established_input(struct tcp_conn *c, struct tcp_seg *seg)
     if (len > room) {
         len = room;
         fin = false;
+        c->ack_now = true; /* what did not fit must be sent again: say where we are */
+        st->stats.tcp.drop_out_of_window++;
     }
     /* Second: RST. */
     if (seg->flags & TCP_RST)
@@ -518,17 +577,7 @@ static void tcp_established_input(struct tcp_conn *c, struct tcp_seg *seg)
         return tcp_output(c);
     /* Sixth: URG. tapir has no urgent mode (RFC 6093 advises against it); the data is
      * taken as ordinary data. */
-    /* Seventh: the text, in the states that still receive. */
-    bool in_order = true;
-    if (c->state == TCP_ESTABLISHED || c->state == TCP_FIN_WAIT_1 || c->state == TCP_FIN_WAIT_2)
-        in_order = tcp_receive_text(c, seq, data, len);
-    else if (len)
-        st->stats.tcp.drop_after_fin++;
-    /* Eighth: FIN, only when everything before it is here. */
-    if (fin && in_order && seq + len == c->rcv_nxt && !c->fin_received)
-        tcp_fin_input(c);
-    else if (fin && c->fin_received)
-        c->ack_now = true; /* a retransmitted FIN: acknowledge it again */
+    tcp_text_and_fin(c, seq, data, len, fin);
     tcp_output(c);
 }
 
@@ -566,7 +615,8 @@ void tcp_input(struct tapir_stack *st, struct pkb *p, const struct ip_in *ip)
             tcp_listen_input(st, ls, &seg);
         } else {
             /* §3.10.7.1 CLOSED: everything but a RST gets a RST. */
-            st->stats.tcp.rx_no_conn++;
+            if (!(seg.flags & TCP_RST))
+                st->stats.tcp.rx_no_conn++;
             tcp_send_reset_for(st, &seg);
         }
     }

@@ -141,7 +141,9 @@ static bool tcp_fin_state(enum tcp_state s)
     return s == TCP_FIN_WAIT_1 || s == TCP_CLOSING || s == TCP_LAST_ACK;
 }
 
-void tcp_output(struct tcp_conn *c)
+void tcp_output(struct tcp_conn *c) { tcp_output_segments(c, UINT32_MAX); }
+
+void tcp_output_segments(struct tcp_conn *c, unsigned max_segments)
 {
     switch (c->state) {
     case TCP_CLOSED:
@@ -157,11 +159,13 @@ void tcp_output(struct tcp_conn *c)
     default: break;
     }
     bool sent = false;
-    for (;;) {
+    for (unsigned segments = 0; segments < max_segments; segments++) {
         uint32_t in_flight = c->snd_nxt - c->snd_una;
         uint32_t sent_data = in_flight < c->sndq.len ? in_flight : c->sndq.len;
         uint32_t unsent = c->sndq.len - sent_data;
-        uint32_t wnd_end = c->snd_una + c->snd_wnd;
+        /* The window counts from the ACK that brought it (snd_wl2), not from snd_una: an
+         * older segment may advance snd_una without being allowed to update the window. */
+        uint32_t wnd_end = c->snd_wl2 + c->snd_wnd;
         uint32_t usable = seq_gt(wnd_end, c->snd_nxt) ? wnd_end - c->snd_nxt : 0;
         uint32_t n = unsent < usable ? unsent : usable;
         if (n > c->snd_mss)
@@ -195,6 +199,6 @@ void tcp_output(struct tcp_conn *c)
                                              ? (c->snd_nxt - c->snd_una) : c->sndq.len);
     if (c->snd_wnd == 0 && unsent_now && !timer_armed(&c->rexmit) && !timer_armed(&c->persist)) {
         c->persist_backoff = 0;
-        timer_arm(c->st, &c->persist, c->st->now_us + TCP_PERSIST_MIN_US);
+        tcp_arm_persist(c);
     }
 }

@@ -129,7 +129,7 @@ static void tcp_reset_for_open(struct tcp_conn *c)
     c->error = 0;
     c->error_posted = false;
     c->retries = 0;
-    c->rto_us = TCP_RTO_INITIAL_US;
+    c->rto_us = c->rto_base_us = TCP_RTO_INITIAL_US;
 }
 
 int tcp_sock_connect(struct tapir_sock *s, const struct sockaddr_in *sa)
@@ -326,8 +326,8 @@ int tcp_sock_shutdown(struct tapir_sock *s, int how)
 static void tcp_abort(struct tcp_conn *c)
 {
     if (c->state != TCP_CLOSED && c->state != TCP_LISTEN && c->state != TCP_SYN_SENT &&
-        c->state != TCP_TIME_WAIT)
-        tcp_send_segment(c, c->snd_nxt, TCP_RST | TCP_ACK, 0, 0);
+        c->state != TCP_TIME_WAIT && tcp_send_segment(c, c->snd_nxt, TCP_RST | TCP_ACK, 0, 0) == 0)
+        c->st->stats.tcp.tx_resets++;
     tcp_done(c, 0);
 }
 

@@ -576,3 +576,132 @@ int fx_linux_icmp_errno(uint8_t type, uint8_t code)
         return 0; /* time exceeded, source quench, redirect: soft */
     }
 }
+
+/* --- TCP --- */
+
+struct fx_tcp fx_tcp_default(void)
+{
+    return (struct fx_tcp){
+        .src = FX_GW_IP,
+        .dst = FX_OUR_IP,
+        .sport = 40000,
+        .dport = 80,
+        .wnd = 65535,
+        .mss = -1,
+        .data_offset = -1,
+        .checksum = -1,
+    };
+}
+
+uint16_t fx_tcp_csum(uint32_t src, uint32_t dst, const uint8_t *tcp, size_t len)
+{
+    static uint8_t tmp[12 + 65536];
+    assert_true(len <= 65536);
+    put32(tmp, src);
+    put32(tmp + 4, dst);
+    tmp[8] = 0;
+    tmp[9] = 6;
+    put16(tmp + 10, (uint16_t)len);
+    memcpy(tmp + 12, tcp, len);
+    return fx_csum(tmp, 12 + len);
+}
+
+size_t fx_tcp_build(uint8_t *buf, const struct fx_tcp *t, const void *payload, size_t len)
+{
+    size_t opt = (t->mss >= 0 ? 4 : 0) + t->options_len;
+    size_t padded = (opt + 3) & ~(size_t)3;
+    assert_true(padded <= 40);
+    size_t hdr = 20 + padded;
+    put16(buf, t->sport);
+    put16(buf + 2, t->dport);
+    put32(buf + 4, t->seq);
+    put32(buf + 8, t->ack);
+    buf[12] = (uint8_t)((t->data_offset >= 0 ? (unsigned)t->data_offset : hdr / 4) << 4);
+    buf[13] = t->flags;
+    put16(buf + 14, t->wnd);
+    put16(buf + 16, 0);
+    put16(buf + 18, 0);
+    uint8_t *o = buf + 20;
+    if (t->mss >= 0) {
+        o[0] = 2;
+        o[1] = 4;
+        put16(o + 2, (uint16_t)t->mss);
+        o += 4;
+    }
+    if (t->options_len)
+        memcpy(o, t->options, t->options_len);
+    memset(o + t->options_len, 0, padded - opt);
+    if (len)
+        memmove(buf + hdr, payload, len);
+    put16(buf + 16, t->checksum >= 0 ? (uint16_t)t->checksum
+                                     : fx_tcp_csum(t->src, t->dst, buf, hdr + len));
+    return hdr + len;
+}
+
+void fx_inject_tcp_raw(struct fixture *f, uint32_t src, uint32_t dst, const void *tcp, size_t len)
+{
+    static uint8_t ipb[65536 + 64];
+    assert_true(len + 20 <= 65535);
+    struct fx_ip ip = fx_ip_default();
+    ip.src = src;
+    ip.dst = dst;
+    ip.proto = 6;
+    size_t n = fx_ip_build(ipb, &ip, tcp, len);
+    n = fx_eth(fx_scratch, dst == FX_OUR_IP ? fx_our_mac : fx_bcast_mac,
+               src == FX_PEER_IP ? fx_peer_mac : fx_gw_mac, 0x0800, ipb, n);
+    fx_inject(f, fx_scratch, n);
+}
+
+void fx_inject_tcp(struct fixture *f, const struct fx_tcp *t, const void *payload, size_t len)
+{
+    static uint8_t seg[65536];
+    assert_true(len + 60 <= sizeof(seg));
+    size_t n = fx_tcp_build(seg, t, payload, len);
+    fx_inject_tcp_raw(f, t->src, t->dst, seg, n);
+}
+
+struct fx_tcp_view fx_as_tcp(const struct fx_frame *fr, struct fx_ip_view *ip_out)
+{
+    struct fx_ip_view ip = fx_as_ip(fr);
+    assert_int_equal(ip.proto, 6);
+    assert_int_equal(ip.frag & 0x3fff, 0);
+    assert_true(ip.payload_len >= 20);
+    const uint8_t *t = ip.payload;
+    struct fx_tcp_view v = {
+        .sport = fx_be16(t),
+        .dport = fx_be16(t + 2),
+        .seq = fx_be32(t + 4),
+        .ack = fx_be32(t + 8),
+        .hdr_len = (t[12] >> 4) * 4u,
+        .flags = t[13] & 0x3fu,
+        .wnd = fx_be16(t + 14),
+        .urg = fx_be16(t + 18),
+        .mss = -1,
+    };
+    assert_true(v.hdr_len >= 20 && v.hdr_len <= ip.payload_len);
+    assert_int_equal(fx_tcp_csum(ip.src, ip.dst, t, ip.payload_len), 0);
+    v.options = t + 20;
+    v.options_len = v.hdr_len - 20;
+    v.data = t + v.hdr_len;
+    v.data_len = ip.payload_len - v.hdr_len;
+    for (size_t i = 0; i < v.options_len;) {
+        uint8_t kind = v.options[i];
+        if (kind == 0)
+            break;
+        if (kind == 1) {
+            i++;
+            continue;
+        }
+        assert_true(i + 1 < v.options_len);
+        uint8_t olen = v.options[i + 1];
+        assert_true(olen >= 2 && i + olen <= v.options_len);
+        if (kind == 2) {
+            assert_int_equal(olen, 4);
+            v.mss = fx_be16(v.options + i + 2);
+        }
+        i += olen;
+    }
+    if (ip_out)
+        *ip_out = ip;
+    return v;
+}

@@ -220,4 +220,55 @@ uint16_t fx_csum(const void *buf, size_t len);
 uint32_t fx_be32(const uint8_t *p);
 uint16_t fx_be16(const uint8_t *p);
 
+/* --- TCP --- */
+
+/* Control bits, as on the wire (the fixture's own names: tests may include the stack's tcp.h). */
+#define FX_TCP_FIN 0x01u
+#define FX_TCP_SYN 0x02u
+#define FX_TCP_RST 0x04u
+#define FX_TCP_PSH 0x08u
+#define FX_TCP_ACK 0x10u
+#define FX_TCP_URG 0x20u
+
+/* A TCP segment; start from fx_tcp_default() and override fields. */
+struct fx_tcp {
+    uint32_t src, dst;      /* host order, for the pseudo header (and the IP header) */
+    uint16_t sport, dport;
+    uint32_t seq, ack;
+    uint8_t flags;
+    uint16_t wnd;
+    int mss;                /* >= 0: an MSS option (kind 2, length 4) first; -1: none */
+    const uint8_t *options; /* then these raw option bytes, zero-padded to a multiple of 4 */
+    size_t options_len;
+    int data_offset;        /* in 32-bit words; -1: computed from the options */
+    int checksum;           /* -1: computed (correct) over the pseudo header */
+};
+/* 10.0.0.1:40000 > 10.0.0.2:80, no flags, window 65535, no options. */
+struct fx_tcp fx_tcp_default(void);
+/* Header, options and payload into buf; returns the bytes written. */
+size_t fx_tcp_build(uint8_t *buf, const struct fx_tcp *t, const void *payload, size_t len);
+/* The TCP checksum check over the pseudo header and len bytes at tcp: 0 when correct. */
+uint16_t fx_tcp_csum(uint32_t src, uint32_t dst, const uint8_t *tcp, size_t len);
+/* A segment in an IPv4 datagram from t->src (the gateway's MAC, or 10.0.0.3's) to t->dst;
+ * the Ethernet destination is broadcast when t->dst is not our address. */
+void fx_inject_tcp(struct fixture *f, const struct fx_tcp *t, const void *payload, size_t len);
+/* len raw bytes as the payload of a TCP datagram src > dst (for truncated headers). */
+void fx_inject_tcp_raw(struct fixture *f, uint32_t src, uint32_t dst, const void *tcp, size_t len);
+
+struct fx_tcp_view {
+    uint16_t sport, dport;
+    uint32_t seq, ack;
+    uint8_t flags; /* the six control bits */
+    uint16_t wnd, urg;
+    unsigned hdr_len;
+    int mss; /* the MSS option, -1 if none */
+    const uint8_t *options;
+    size_t options_len;
+    const uint8_t *data;
+    size_t data_len;
+};
+/* Asserts an unfragmented TCP segment with a sane data offset, well-formed options and a
+ * checksum that verifies over the pseudo header, and parses it. */
+struct fx_tcp_view fx_as_tcp(const struct fx_frame *fr, struct fx_ip_view *ip_out);
+
 #endif

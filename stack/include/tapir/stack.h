@@ -205,6 +205,7 @@ void tapir_rx_drop(struct tapir_stack *st);
     X(rx_syn_in_window, "SYNs in a synchronized state (RFC 5961 §4)")                              \
     X(challenge_acks, "challenge ACKs sent (RFC 5961)")                                            \
     X(challenge_acks_limited, "challenge ACKs not sent: rate limit")                               \
+    X(oow_acks_limited, "ACKs for unacceptable empty segments not sent: rate limit")              \
     X(rst_ignored_time_wait, "resets ignored in TIME_WAIT (RFC 1337)")                            \
     X(time_wait_reopened, "TIME_WAIT connections reopened by a new SYN")                           \
     X(listen_overflows, "SYNs dropped: listen queue full")                                         \
