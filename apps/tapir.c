@@ -31,24 +31,21 @@ static void usage(FILE *out)
             "--gw 10.0.0.1\n");
 }
 
+static int no_options(int opt, const char *arg, void *ctx)
+{
+    (void)opt;
+    (void)arg;
+    (void)ctx;
+    return EXIT_USAGE; /* not reached: getopt_long knows no other option */
+}
+
 static int parse_args(int argc, char **argv, struct cli_host *h)
 {
-    static const struct option longopts[] = {
-        CLI_HOST_LONGOPTS, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0},
-    };
+    const struct cli_extra x = {.on_opt = no_options, .usage = usage};
     cli_host_init(h, "tapir", false);
-    opterr = 0;
-    int c, rc;
-    while ((c = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
-        switch (c) {
-        case 'h': usage(stdout); exit(0);
-        case ':': return cli_usage_error("tapir", "%s needs a value", argv[optind - 1]);
-        case '?': return cli_usage_error("tapir", "unknown option '%s'", argv[optind - 1]);
-        default:
-            if ((rc = cli_host_option(h, c, optarg)) != 0)
-                return rc;
-        }
-    }
+    int rc = cli_parse(h, argc, argv, &x);
+    if (rc)
+        return rc;
     if (optind < argc)
         return cli_usage_error("tapir", "unexpected argument '%s'", argv[optind]);
     return cli_host_finish(h);

@@ -40,40 +40,26 @@ struct options {
     uint64_t timeout_ms;
 };
 
+enum { OPT_TIMEOUT = 0x200 };
+
+static int client_option(int opt, const char *arg, void *ctx)
+{
+    struct options *o = ctx;
+    (void)opt;
+    return cli_parse_timeout(PROG, arg, &o->timeout_ms);
+}
+
 static int parse_args(int argc, char **argv, struct options *o)
 {
-    enum { OPT_TIMEOUT = 0x200 };
-    static const struct option longopts[] = {
-        CLI_HOST_LONGOPTS,
-        {"timeout", required_argument, 0, OPT_TIMEOUT},
-        {"help", no_argument, 0, 'h'},
-        {0, 0, 0, 0},
-    };
+    static const struct option opts[] = {{"timeout", required_argument, 0, OPT_TIMEOUT},
+                                         {0, 0, 0, 0}};
+    const struct cli_extra x = {.opts = opts, .on_opt = client_option, .ctx = o, .usage = usage};
     cli_host_init(&o->host, PROG, true);
     o->timeout_ms = 5000;
-    opterr = 0;
-    int c, rc;
-    while ((c = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
-        switch (c) {
-        case 'h': usage(stdout); exit(0);
-        case OPT_TIMEOUT:
-            if (!cli_parse_u64(optarg, &o->timeout_ms) || o->timeout_ms == 0 ||
-                o->timeout_ms > 3600000)
-                return cli_usage_error(PROG, "--timeout wants 1..3600000 ms, not '%s'", optarg);
-            break;
-        case ':': return cli_usage_error(PROG, "%s needs a value", argv[optind - 1]);
-        case '?': return cli_usage_error(PROG, "unknown option '%s'", argv[optind - 1]);
-        default:
-            if ((rc = cli_host_option(&o->host, c, optarg)) != 0)
-                return rc;
-        }
-    }
-    if (argc - optind != 2)
-        return cli_usage_error(PROG, "wants SERVER and PORT, e.g. 10.0.0.1 9000");
-    if (!cli_parse_addr(argv[optind], argv[optind + 1], &o->server))
-        return cli_usage_error(PROG, "'%s %s' is not an IPv4 address and a port", argv[optind],
-                               argv[optind + 1]);
-    return cli_host_finish(&o->host);
+    int rc = cli_parse(&o->host, argc, argv, &x);
+    if (rc == 0)
+        rc = cli_parse_server(PROG, argc, argv, &o->server);
+    return rc ? rc : cli_host_finish(&o->host);
 }
 
 static int connect_to(const struct options *o)

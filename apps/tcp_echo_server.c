@@ -50,42 +50,39 @@ struct options {
     bool quiet;
 };
 
+enum { OPT_PORT = 0x200, OPT_QUIET };
+
+static int server_option(int opt, const char *arg, void *ctx)
+{
+    struct options *o = ctx;
+    uint64_t v;
+    if (opt == OPT_QUIET) {
+        o->quiet = true;
+        return 0;
+    }
+    if (!cli_parse_u64(arg, &v) || v == 0 || v > 65535)
+        return cli_usage_error(PROG, "--port wants 1..65535, not '%s'", arg);
+    o->port = (uint16_t)v;
+    return 0;
+}
+
 static int parse_args(int argc, char **argv, struct options *o)
 {
-    enum { OPT_PORT = 0x200, OPT_QUIET };
-    static const struct option longopts[] = {
-        CLI_HOST_LONGOPTS,
-        {"port", required_argument, 0, OPT_PORT},
-        {"quiet", no_argument, 0, OPT_QUIET},
-        {"help", no_argument, 0, 'h'},
-        {0, 0, 0, 0},
-    };
+    static const struct option opts[] = {
+        {"port", required_argument, 0, OPT_PORT}, {"quiet", no_argument, 0, OPT_QUIET}, {0, 0, 0, 0}};
+    const struct cli_extra x = {.opts = opts, .on_opt = server_option, .ctx = o, .usage = usage};
     cli_host_init(&o->host, PROG, true);
     o->port = 7;
-    opterr = 0;
-    int c, rc;
-    uint64_t v;
-    while ((c = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
-        switch (c) {
-        case 'h': usage(stdout); exit(0);
-        case OPT_PORT:
-            if (!cli_parse_u64(optarg, &v) || v == 0 || v > 65535)
-                return cli_usage_error(PROG, "--port wants 1..65535, not '%s'", optarg);
-            o->port = (uint16_t)v;
-            break;
-        case OPT_QUIET: o->quiet = true; break;
-        case ':': return cli_usage_error(PROG, "%s needs a value", argv[optind - 1]);
-        case '?': return cli_usage_error(PROG, "unknown option '%s'", argv[optind - 1]);
-        default:
-            if ((rc = cli_host_option(&o->host, c, optarg)) != 0)
-                return rc;
-        }
-    }
+    o->quiet = false;
+    int rc = cli_parse(&o->host, argc, argv, &x);
+    if (rc)
+        return rc;
     if (optind < argc)
         return cli_usage_error(PROG, "unexpected argument '%s'", argv[optind]);
     return cli_host_finish(&o->host);
 }
 
+/* One line per recv: how many bytes, and their start with non-printing bytes escaped. */
 static void log_recv(const uint8_t *buf, size_t len)
 {
     printf("  recv %zu bytes: '", len);

@@ -11,6 +11,9 @@
 uint32_t csum_add(uint32_t sum, const void *data, size_t len_bytes);
 /* Folds the sum to 16 bits and complements it: the value to put in a header. */
 uint16_t csum_fold(uint32_t sum);
+/* The sum of the IPv4 pseudo header that UDP (RFC 768) and TCP (RFC 9293 §3.1) checksums
+ * cover: source, destination, zero, protocol, transport length. Addresses in host order. */
+uint32_t csum_pseudo(uint32_t src, uint32_t dst, uint8_t proto, uint16_t len_bytes);
 /* One-shot checksum over a buffer; verifying a buffer that contains its checksum gives 0. */
 static inline uint16_t csum(const void *data, size_t len_bytes)
 {

@@ -58,13 +58,8 @@ static bool tcp_parse(struct tapir_stack *st, struct pkb *p, const struct ip_in 
         tcp_drop(st, p, &c->drop_bad_offset, "bad data offset");
         return false;
     }
-    uint8_t ph[12];
-    put_be32(ph, ip->src);
-    put_be32(ph + 4, ip->dst);
-    ph[8] = 0;
-    ph[9] = IPPROTO_TCP_;
-    put_be16(ph + 10, (uint16_t)p->len);
-    if (csum_fold(csum_add(csum_add(0, ph, sizeof(ph)), h, p->len)) != 0) {
+    if (csum_fold(csum_add(csum_pseudo(ip->src, ip->dst, IPPROTO_TCP_, (uint16_t)p->len), h,
+                           p->len)) != 0) {
         tcp_drop(st, p, &c->drop_bad_checksum, "bad checksum");
         return false;
     }

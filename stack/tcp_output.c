@@ -13,17 +13,6 @@
 
 #define TCP_OPT_MSS_LEN 4u
 
-/* RFC 9293 §3.1: the checksum covers a pseudo header of addresses, protocol and length. */
-static uint32_t tcp_pseudo_sum(uint32_t src, uint32_t dst, uint32_t tcp_len)
-{
-    uint8_t ph[12];
-    put_be32(ph, src);
-    put_be32(ph + 4, dst);
-    ph[8] = 0;
-    ph[9] = IPPROTO_TCP_;
-    put_be16(ph + 10, (uint16_t)tcp_len);
-    return csum_add(0, ph, sizeof(ph));
-}
 
 struct tcp_hdr_out {
     uint32_t src, dst;
@@ -53,7 +42,8 @@ static int tcp_emit(struct tapir_stack *st, struct pkb *p, const struct tcp_hdr_
         t[21] = 4;
         put_be16(t + 22, h->mss);
     }
-    put_be16(t + 16, csum_fold(csum_add(tcp_pseudo_sum(h->src, h->dst, p->len), t, p->len)));
+    /* RFC 9293 §3.1: the checksum covers a pseudo header of addresses, protocol, length. */
+    put_be16(t + 16, csum_fold(csum_add(csum_pseudo(h->src, h->dst, IPPROTO_TCP_, (uint16_t)p->len), t, p->len)));
     if (tapir_tracing(st, TAPIR_TRACE_TCP)) {
         char a[IP_STR_LEN];
         tapir_trace(st, TAPIR_TRACE_TCP, "tcp out :%u > %s:%u %s%s%s%s%s seq %u ack %u win %u len %u",

@@ -23,17 +23,6 @@ void udp_free(struct tapir_stack *st)
         tapir_sock_close(st->udp.all);
 }
 
-/* RFC 768: the checksum covers a pseudo header (addresses, protocol, UDP length) too. */
-static uint32_t udp_pseudo_sum(uint32_t src, uint32_t dst, uint16_t udp_len)
-{
-    uint8_t ph[12];
-    put_be32(ph, src);
-    put_be32(ph + 4, dst);
-    ph[8] = 0;
-    ph[9] = IPPROTO_UDP_;
-    put_be16(ph + 10, udp_len);
-    return csum_add(0, ph, sizeof(ph));
-}
 
 /* Could s take a datagram from ip->src:sport to dport? */
 static bool udp_matches(const struct tapir_sock *s, const struct ip_in *ip, uint16_t sport,
@@ -122,9 +111,10 @@ void udp_input(struct tapir_stack *st, struct pkb *p, const struct ip_in *ip)
     if (udp_len < UDP_HDR_LEN || udp_len > p->len)
         return udp_drop(st, p, &c->drop_bad_length, "bad length");
     pkb_trim(p, udp_len);
-    /* RFC 768 / RFC 1122 §4.1.3.4: a zero checksum means the sender computed none. */
+    /* RFC 768 / RFC 1122 §4.1.3.4: a zero checksum means the sender computed none; the sum
+     * covers a pseudo header (addresses, protocol, length) too. */
     if (get_be16(h + 6) != 0 &&
-        csum_fold(csum_add(udp_pseudo_sum(ip->src, ip->dst, udp_len), h, udp_len)) != 0)
+        csum_fold(csum_add(csum_pseudo(ip->src, ip->dst, IPPROTO_UDP_, udp_len), h, udp_len)) != 0)
         return udp_drop(st, p, &c->drop_bad_checksum, "bad checksum");
     char a[IP_STR_LEN];
     tapir_trace(st, TAPIR_TRACE_UDP, "udp: in %s:%u > :%u len %u", ip_str(ip->src, a), sport,
@@ -155,7 +145,7 @@ int udp_output(struct tapir_stack *st, struct tapir_sock *s, const void *buf, si
     put_be16(h + 2, dport);
     put_be16(h + 4, udp_len);
     put_be16(h + 6, 0);
-    uint16_t sum = csum_fold(csum_add(udp_pseudo_sum(src, dst, udp_len), h, udp_len));
+    uint16_t sum = csum_fold(csum_add(csum_pseudo(src, dst, IPPROTO_UDP_, udp_len), h, udp_len));
     put_be16(h + 6, sum ? sum : 0xffff); /* RFC 768: a computed zero is sent as all ones */
     char a[IP_STR_LEN];
     tapir_trace(st, TAPIR_TRACE_UDP, "udp: out :%u > %s:%u len %zu", s->local_port,

@@ -4,6 +4,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <getopt.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -94,6 +95,23 @@ bool cli_parse_addr(const char *addr, const char *port, struct sockaddr_in *out)
     return true;
 }
 
+int cli_parse_timeout(const char *prog, const char *arg, uint64_t *timeout_ms)
+{
+    if (!cli_parse_u64(arg, timeout_ms) || *timeout_ms == 0 || *timeout_ms > 3600000)
+        return cli_usage_error(prog, "--timeout wants 1..3600000 ms, not '%s'", arg);
+    return 0;
+}
+
+int cli_parse_server(const char *prog, int argc, char **argv, struct sockaddr_in *server)
+{
+    if (argc - optind != 2)
+        return cli_usage_error(prog, "wants SERVER and PORT, e.g. 10.0.0.1 9000");
+    if (!cli_parse_addr(argv[optind], argv[optind + 1], server))
+        return cli_usage_error(prog, "'%s %s' is not an IPv4 address and a port", argv[optind],
+                               argv[optind + 1]);
+    return 0;
+}
+
 static bool on_link(const struct tapir_config *cfg, struct in_addr a)
 {
     uint32_t mask = cfg->prefix_len ? ~0u << (32 - cfg->prefix_len) : 0;
@@ -139,6 +157,36 @@ int cli_host_option(struct cli_host *h, int opt, const char *arg)
         return 0;
     default: return cli_usage_error(h->prog, "internal: unknown host option %d", opt);
     }
+}
+
+int cli_parse(struct cli_host *h, int argc, char **argv, const struct cli_extra *x)
+{
+    static const struct option host_opts[] = {CLI_HOST_LONGOPTS};
+    struct option all[64];
+    size_t n = 0;
+    for (size_t i = 0; i < sizeof(host_opts) / sizeof(host_opts[0]); i++)
+        all[n++] = host_opts[i];
+    for (const struct option *o = x->opts; o && o->name && n < 62; o++)
+        all[n++] = *o;
+    all[n++] = (struct option){"help", no_argument, 0, 'h'};
+    all[n] = (struct option){0, 0, 0, 0};
+    opterr = 0;
+    int c, rc;
+    while ((c = getopt_long(argc, argv, ":h", all, NULL)) != -1) {
+        if (c == 'h') {
+            x->usage(stdout);
+            exit(0);
+        }
+        if (c == ':')
+            return cli_usage_error(h->prog, "%s needs a value", argv[optind - 1]);
+        if (c == '?')
+            return cli_usage_error(h->prog, "unknown option '%s'", argv[optind - 1]);
+        rc = c >= CLI_OPT_TAP && c <= CLI_OPT_SEED ? cli_host_option(h, c, optarg)
+                                                   : x->on_opt(c, optarg, x->ctx);
+        if (rc)
+            return rc;
+    }
+    return 0;
 }
 
 int cli_host_finish(struct cli_host *h)

@@ -39,6 +39,17 @@ struct cli_host {
 /* Defaults: MAC 02:74:61:70:69:72 ("tapir"), MTU 1500; with demo_defaults also tap0 and
  * 10.0.0.2/24, so a demo runs with no flags at all. */
 void cli_host_init(struct cli_host *h, const char *prog, bool demo_defaults);
+/* A program's own options, beside the host flags and -h/--help. */
+struct cli_extra {
+    const struct option *opts;  /* ends with a zero entry; values above 0x1ff */
+    int (*on_opt)(int opt, const char *arg, void *ctx); /* 0, or an exit status */
+    void *ctx;
+    void (*usage)(FILE *out);   /* for --help, which then exits 0 */
+};
+/* Parses argv with getopt_long: the host flags, the program's own, --help. Positional
+ * arguments are left from argv[optind]. Returns 0, or EXIT_USAGE after one line on stderr. */
+int cli_parse(struct cli_host *h, int argc, char **argv, const struct cli_extra *x);
+
 /* Handles one host flag from getopt_long. Returns 0, or EXIT_USAGE after printing one line. */
 int cli_host_option(struct cli_host *h, int opt, const char *arg);
 /* After the loop: the checks that need every flag (required ones, gateway on the subnet). */
@@ -56,6 +67,10 @@ void cli_host_close(struct cli_host *h, struct tapir_host *host);
 /* Parses "ADDR" and "PORT" into an AF_INET address. False for a bad one. */
 bool cli_parse_addr(const char *addr, const char *port, struct sockaddr_in *out);
 bool cli_parse_u64(const char *s, uint64_t *out);
+/* A client's --timeout MS (1 ms to an hour). 0, or EXIT_USAGE after one line. */
+int cli_parse_timeout(const char *prog, const char *arg, uint64_t *timeout_ms);
+/* A client's two positional arguments, SERVER PORT, from argv[optind]. 0 or EXIT_USAGE. */
+int cli_parse_server(const char *prog, int argc, char **argv, struct sockaddr_in *server);
 
 /* A signalfd for SIGINT, SIGTERM and SIGUSR1 (blocked first, before the host thread starts,
  * so it inherits the mask). Poll it with tapir_poll alongside tapir sockets. */
