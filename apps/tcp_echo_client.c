@@ -34,35 +34,7 @@ static void usage(FILE *out)
     fprintf(out, "  -h, --help      this text\n");
 }
 
-struct options {
-    struct cli_host host;
-    struct sockaddr_in server;
-    uint64_t timeout_ms;
-};
-
-enum { OPT_TIMEOUT = 0x200 };
-
-static int client_option(int opt, const char *arg, void *ctx)
-{
-    struct options *o = ctx;
-    (void)opt;
-    return cli_parse_timeout(PROG, arg, &o->timeout_ms);
-}
-
-static int parse_args(int argc, char **argv, struct options *o)
-{
-    static const struct option opts[] = {{"timeout", required_argument, 0, OPT_TIMEOUT},
-                                         {0, 0, 0, 0}};
-    const struct cli_extra x = {.opts = opts, .on_opt = client_option, .ctx = o, .usage = usage};
-    cli_host_init(&o->host, PROG, true);
-    o->timeout_ms = 5000;
-    int rc = cli_parse(&o->host, argc, argv, &x);
-    if (rc == 0)
-        rc = cli_parse_server(PROG, argc, argv, &o->server);
-    return rc ? rc : cli_host_finish(&o->host);
-}
-
-static int connect_to(const struct options *o)
+static int connect_to(const struct cli_client *o)
 {
     int fd = tapir_socket(AF_INET, SOCK_STREAM, 0);
     struct timeval tv = {.tv_sec = (time_t)(o->timeout_ms / 1000),
@@ -107,8 +79,8 @@ static bool exchange(int fd, const char *line, size_t len)
 
 int main(int argc, char **argv)
 {
-    struct options o;
-    int rc = parse_args(argc, argv, &o);
+    struct cli_client o;
+    int rc = cli_parse_client_cmdline(&o, PROG, 5000, false, argc, argv, usage);
     if (rc)
         return rc;
     struct tapir_host *host = cli_host_open(&o.host);

@@ -35,41 +35,7 @@ static void usage(FILE *out)
     fprintf(out, "  -h, --help      this text\n");
 }
 
-struct options {
-    struct cli_host host;
-    struct sockaddr_in server;
-    uint64_t timeout_ms;
-    bool connect;
-};
-
-enum { OPT_TIMEOUT = 0x200, OPT_CONNECT };
-
-static int client_option(int opt, const char *arg, void *ctx)
-{
-    struct options *o = ctx;
-    if (opt == OPT_CONNECT) {
-        o->connect = true;
-        return 0;
-    }
-    return cli_parse_timeout(PROG, arg, &o->timeout_ms);
-}
-
-static int parse_args(int argc, char **argv, struct options *o)
-{
-    static const struct option opts[] = {{"timeout", required_argument, 0, OPT_TIMEOUT},
-                                         {"connect", no_argument, 0, OPT_CONNECT},
-                                         {0, 0, 0, 0}};
-    const struct cli_extra x = {.opts = opts, .on_opt = client_option, .ctx = o, .usage = usage};
-    cli_host_init(&o->host, PROG, true);
-    o->timeout_ms = 2000;
-    o->connect = false;
-    int rc = cli_parse(&o->host, argc, argv, &x);
-    if (rc == 0)
-        rc = cli_parse_server(PROG, argc, argv, &o->server);
-    return rc ? rc : cli_host_finish(&o->host);
-}
-
-static int open_socket(const struct options *o)
+static int open_socket(const struct cli_client *o)
 {
     int fd = tapir_socket(AF_INET, SOCK_DGRAM, 0);
     struct timeval tv = {.tv_sec = (time_t)(o->timeout_ms / 1000),
@@ -83,7 +49,7 @@ static int open_socket(const struct options *o)
 }
 
 /* Sends one line and prints the answer. Returns false when the program should stop. */
-static bool exchange(int fd, const struct options *o, const char *line, size_t len)
+static bool exchange(int fd, const struct cli_client *o, const char *line, size_t len)
 {
     static char reply[65536];
     if (tapir_sendto(fd, line, len, 0, (const struct sockaddr *)&o->server,
@@ -110,8 +76,8 @@ static bool exchange(int fd, const struct options *o, const char *line, size_t l
 
 int main(int argc, char **argv)
 {
-    struct options o;
-    int rc = parse_args(argc, argv, &o);
+    struct cli_client o;
+    int rc = cli_parse_client_cmdline(&o, PROG, 2000, true, argc, argv, usage);
     if (rc)
         return rc;
     struct tapir_host *host = cli_host_open(&o.host);

@@ -37,44 +37,6 @@ static void usage(FILE *out)
     fprintf(out, "  -h, --help      this text\n");
 }
 
-struct options {
-    struct cli_host host;
-    uint16_t port;
-    bool quiet;
-};
-
-enum { OPT_PORT = 0x200, OPT_QUIET };
-
-static int server_option(int opt, const char *arg, void *ctx)
-{
-    struct options *o = ctx;
-    uint64_t v;
-    if (opt == OPT_QUIET) {
-        o->quiet = true;
-        return 0;
-    }
-    if (!cli_parse_u64(arg, &v) || v == 0 || v > 65535)
-        return cli_usage_error(PROG, "--port wants 1..65535, not '%s'", arg);
-    o->port = (uint16_t)v;
-    return 0;
-}
-
-static int parse_args(int argc, char **argv, struct options *o)
-{
-    static const struct option opts[] = {
-        {"port", required_argument, 0, OPT_PORT}, {"quiet", no_argument, 0, OPT_QUIET}, {0, 0, 0, 0}};
-    const struct cli_extra x = {.opts = opts, .on_opt = server_option, .ctx = o, .usage = usage};
-    cli_host_init(&o->host, PROG, true);
-    o->port = 7;
-    o->quiet = false;
-    int rc = cli_parse(&o->host, argc, argv, &x);
-    if (rc)
-        return rc;
-    if (optind < argc)
-        return cli_usage_error(PROG, "unexpected argument '%s'", argv[optind]);
-    return cli_host_finish(&o->host);
-}
-
 /* One line per datagram: sender, length, and the start of the data with non-printing bytes
  * escaped. */
 static void log_datagram(const struct sockaddr_in *from, const uint8_t *buf, size_t len)
@@ -90,8 +52,8 @@ static void log_datagram(const struct sockaddr_in *from, const uint8_t *buf, siz
 
 int main(int argc, char **argv)
 {
-    struct options o;
-    int rc = parse_args(argc, argv, &o);
+    struct cli_server o;
+    int rc = cli_parse_server_cmdline(&o, PROG, 7, argc, argv, usage);
     if (rc)
         return rc;
     int sfd = cli_signalfd();

@@ -189,6 +189,69 @@ int cli_parse(struct cli_host *h, int argc, char **argv, const struct cli_extra 
     return 0;
 }
 
+enum { OPT_PORT = 0x200, OPT_QUIET, OPT_TIMEOUT, OPT_CONNECT };
+
+static int server_option(int opt, const char *arg, void *ctx)
+{
+    struct cli_server *o = ctx;
+    uint64_t v;
+    if (opt == OPT_QUIET) {
+        o->quiet = true;
+        return 0;
+    }
+    if (!cli_parse_u64(arg, &v) || v == 0 || v > 65535)
+        return cli_usage_error(o->host.prog, "--port wants 1..65535, not '%s'", arg);
+    o->port = (uint16_t)v;
+    return 0;
+}
+
+int cli_parse_server_cmdline(struct cli_server *o, const char *prog, uint16_t default_port,
+                             int argc, char **argv, void (*usage)(FILE *out))
+{
+    static const struct option opts[] = {{"port", required_argument, 0, OPT_PORT},
+                                         {"quiet", no_argument, 0, OPT_QUIET},
+                                         {0, 0, 0, 0}};
+    const struct cli_extra x = {.opts = opts, .on_opt = server_option, .ctx = o, .usage = usage};
+    cli_host_init(&o->host, prog, true);
+    o->port = default_port;
+    o->quiet = false;
+    int rc = cli_parse(&o->host, argc, argv, &x);
+    if (rc)
+        return rc;
+    if (optind < argc)
+        return cli_usage_error(prog, "unexpected argument '%s'", argv[optind]);
+    return cli_host_finish(&o->host);
+}
+
+static int client_option(int opt, const char *arg, void *ctx)
+{
+    struct cli_client *o = ctx;
+    if (opt == OPT_CONNECT) {
+        o->connect = true;
+        return 0;
+    }
+    return cli_parse_timeout(o->host.prog, arg, &o->timeout_ms);
+}
+
+int cli_parse_client_cmdline(struct cli_client *o, const char *prog, uint64_t default_timeout_ms,
+                             bool with_connect, int argc, char **argv, void (*usage)(FILE *out))
+{
+    static const struct option opts[] = {{"timeout", required_argument, 0, OPT_TIMEOUT},
+                                         {"connect", no_argument, 0, OPT_CONNECT},
+                                         {0, 0, 0, 0}};
+    static const struct option timeout_only[] = {{"timeout", required_argument, 0, OPT_TIMEOUT},
+                                                 {0, 0, 0, 0}};
+    const struct cli_extra x = {.opts = with_connect ? opts : timeout_only,
+                                .on_opt = client_option, .ctx = o, .usage = usage};
+    cli_host_init(&o->host, prog, true);
+    o->timeout_ms = default_timeout_ms;
+    o->connect = false;
+    int rc = cli_parse(&o->host, argc, argv, &x);
+    if (rc == 0)
+        rc = cli_parse_server(prog, argc, argv, &o->server);
+    return rc ? rc : cli_host_finish(&o->host);
+}
+
 int cli_host_finish(struct cli_host *h)
 {
     if (!h->tap_name)

@@ -50,6 +50,26 @@ struct cli_extra {
  * arguments are left from argv[optind]. Returns 0, or EXIT_USAGE after one line on stderr. */
 int cli_parse(struct cli_host *h, int argc, char **argv, const struct cli_extra *x);
 
+/* The demo servers' command line: host flags, --port N, --quiet. */
+struct cli_server {
+    struct cli_host host;
+    uint16_t port;
+    bool quiet;
+};
+int cli_parse_server_cmdline(struct cli_server *o, const char *prog, uint16_t default_port,
+                             int argc, char **argv, void (*usage)(FILE *out));
+
+/* The demo clients' command line: host flags, --timeout MS, with_connect: --connect, then
+ * SERVER PORT. */
+struct cli_client {
+    struct cli_host host;
+    struct sockaddr_in server;
+    uint64_t timeout_ms;
+    bool connect;
+};
+int cli_parse_client_cmdline(struct cli_client *o, const char *prog, uint64_t default_timeout_ms,
+                             bool with_connect, int argc, char **argv, void (*usage)(FILE *out));
+
 /* Handles one host flag from getopt_long. Returns 0, or EXIT_USAGE after printing one line. */
 int cli_host_option(struct cli_host *h, int opt, const char *arg);
 /* After the loop: the checks that need every flag (required ones, gateway on the subnet). */
