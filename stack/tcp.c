@@ -297,8 +297,8 @@ static void tcp_persist_fire(struct tapir_stack *st, struct tapir_timer *t)
     struct tcp_conn *c = CONN_OF(t, persist);
     uint32_t in_flight = c->snd_nxt - c->snd_una;
     bool waiting = c->snd_una != c->snd_max || c->sndq.len > in_flight; /* in flight or unsent */
-    if (c->snd_wnd != 0 || !waiting)
-        return;
+    if (tcp_send_room(c) != 0 || !waiting)
+        return; /* the window opened (tcp_output runs on that ACK), or nothing is left */
     st->stats.tcp.window_probes++;
     tcp_send_segment(c, c->snd_una - 1, TCP_ACK, 0, 0);
     if (c->persist_backoff < 8)
@@ -337,6 +337,11 @@ void tcp_enter_time_wait(struct tcp_conn *c)
     timer_cancel(c->st, &c->rexmit);
     timer_cancel(c->st, &c->persist);
     timer_arm(c->st, &c->timewait, c->st->now_us + 2u * c->st->cfg.tcp_msl_us);
+    /* Everything sent is acknowledged: TIME_WAIT keeps the record, not the buffers (the
+     * receive ring only if the application has yet to read it). */
+    ring_release(c->st, &c->sndq);
+    if (c->rcvq.len == 0)
+        ring_release(c->st, &c->rcvq);
     tcp_wake(c);
 }
 

@@ -207,6 +207,13 @@ void tcp_send_reset_for(struct tapir_stack *st, const struct tcp_seg *seg);
 void tcp_send_ack(struct tcp_conn *c);
 void tcp_arm_rexmit(struct tcp_conn *c);
 void tcp_arm_persist(struct tcp_conn *c);
+/* Bytes the peer's window still lets us send from snd_nxt: up to the edge it offered,
+ * snd_wl2 + snd_wnd (0 when the window is shut or used up). */
+static inline uint32_t tcp_send_room(const struct tcp_conn *c)
+{
+    uint32_t edge = c->snd_wl2 + c->snd_wnd;
+    return seq_gt(edge, c->snd_nxt) ? edge - c->snd_nxt : 0;
+}
 /* The window we can offer now: free receive space, never shrinking what was offered. */
 uint32_t tcp_rcv_window(const struct tcp_conn *c);
 

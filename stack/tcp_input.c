@@ -340,7 +340,8 @@ static bool tcp_process_ack(struct tcp_conn *c, const struct tcp_seg *seg)
         tcp_challenge_ack(c);
         return false;
     }
-    if (seq_gt(seg->ack, c->snd_una)) {
+    bool advanced = seq_gt(seg->ack, c->snd_una);
+    if (advanced) {
         uint32_t acked = seg->ack - c->snd_una;
         if (c->snd_una == c->iss)
             acked--; /* the SYN's sequence number carries no byte of the ring */
@@ -358,8 +359,10 @@ static bool tcp_process_ack(struct tcp_conn *c, const struct tcp_seg *seg)
         if (data_acked)
             tcp_wake(c); /* room in the send ring */
     }
-    /* The window update rule: take the window from the newest segment. */
-    if (seq_lt(c->snd_wl1, seg->seq) ||
+    /* The window update rule (RFC 9293 §3.10.7.4): take the window from the newest segment;
+     * and, as Linux's tcp_may_update_window, from any that acknowledges new data (a
+     * retransmission may carry an older SEG.SEQ with the newest ACK and window). */
+    if (advanced || seq_lt(c->snd_wl1, seg->seq) ||
         (c->snd_wl1 == seg->seq && seq_le(c->snd_wl2, seg->ack))) {
         c->snd_wnd = seg->wnd;
         c->snd_wl1 = seg->seq;

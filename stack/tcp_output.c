@@ -153,10 +153,8 @@ void tcp_output_segments(struct tcp_conn *c, unsigned max_segments)
         uint32_t in_flight = c->snd_nxt - c->snd_una;
         uint32_t sent_data = in_flight < c->sndq.len ? in_flight : c->sndq.len;
         uint32_t unsent = c->sndq.len - sent_data;
-        /* The window counts from the ACK that brought it (snd_wl2), not from snd_una: an
-         * older segment may advance snd_una without being allowed to update the window. */
-        uint32_t wnd_end = c->snd_wl2 + c->snd_wnd;
-        uint32_t usable = seq_gt(wnd_end, c->snd_nxt) ? wnd_end - c->snd_nxt : 0;
+        /* The window counts from the ACK that brought it (snd_wl2), not from snd_una. */
+        uint32_t usable = tcp_send_room(c);
         uint32_t n = unsent < usable ? unsent : usable;
         if (n > c->snd_mss)
             n = c->snd_mss;
@@ -187,7 +185,10 @@ void tcp_output_segments(struct tcp_conn *c, unsigned max_segments)
      * would leave both sides waiting forever. */
     uint32_t unsent_now = c->sndq.len - ((c->snd_nxt - c->snd_una) < c->sndq.len
                                              ? (c->snd_nxt - c->snd_una) : c->sndq.len);
-    if (c->snd_wnd == 0 && unsent_now && !timer_armed(&c->rexmit) && !timer_armed(&c->persist)) {
+    /* A window used up to its last byte is as shut as a zero one, once nothing is in
+     * flight to bring an ACK. */
+    if (tcp_send_room(c) == 0 && unsent_now && !timer_armed(&c->rexmit) &&
+        !timer_armed(&c->persist)) {
         c->persist_backoff = 0;
         tcp_arm_persist(c);
     }
