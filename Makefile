@@ -30,6 +30,10 @@ BENCHES    := $(patsubst tests/bench/%.c,$(BUILD)/bench/%,$(BENCH_SRC))
 FUZZ_SECONDS ?= 60
 FUZZ_CC      ?= clang
 
+# Keep the objects the chained pattern rules make (apps, tests): otherwise make deletes them
+# as intermediates and rebuilds them every time.
+.SECONDARY:
+
 .PHONY: all run test tests debug asan bench fuzz fuzz-build install clean deps
 
 all: $(LIB) $(APPS)

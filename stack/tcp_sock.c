@@ -363,6 +363,7 @@ void tcp_sock_close(struct tapir_sock *s)
     switch (c->state) {
     case TCP_LISTEN:
         tcp_close_listener(c);
+        tcp_set_state(c, TCP_CLOSED); /* the trace (and a breakpoint) see a listener end too */
         tcp_conn_free(c);
         return;
     case TCP_CLOSED:

@@ -79,7 +79,7 @@ def _endpoint(addr, port):
 def _rcv_window(c):
     """The window we offer now, as tcp_rcv_window(): free receive space, never less than
     what is left of the window last advertised (rcv_adv)."""
-    free = int(c["rcvq"]["limit"]) - int(c["rcvq"]["len"])
+    free = (int(c["rcvq"]["limit"]) - int(c["rcvq"]["len"])) & 0xFFFFFFFF  # unsigned, as in C
     left = _seq(c["rcv_adv"], c["rcv_nxt"])
     offered = left if 0 < left < 0x80000000 else 0
     return min(max(free, offered), TCP_WINDOW_MAX)
@@ -95,18 +95,20 @@ def _timers(c, now):
     return ", ".join(armed) or "none"
 
 
-def tcp_conn_summary(c):
-    """One line about a struct tcp_conn (a value, not a pointer)."""
+def tcp_conn_summary(c, columns=False):
+    """One line about a struct tcp_conn (a value, not a pointer); columns pads the state and
+    the addresses so that a listing lines up."""
     state = _state(c)
     local = _endpoint(c["local_addr"], c["local_port"])
+    head = "%-12s %-21s %-21s" if columns else "%s %s %s"
     if state == "LISTEN":
-        return "%-12s %-21s %-21s syn %d accept %d backlog %d" % (
+        return (head + " syn %d accept %d backlog %d") % (
             state, local, "*", int(c["syn_count"]), int(c["accept_count"]), int(c["backlog"]))
     try:
         now = int(c["st"]["now_us"])
     except gdb.error:
         now = None
-    line = ("%-12s %-21s %-21s snd una %d nxt %d max %d wnd %d  rcv nxt %d wnd %d  "
+    line = (head + " snd una %d nxt %d max %d wnd %d  rcv nxt %d wnd %d  "
             "sndq %d rcvq %d  rto %d ms retries %d  timers %s") % (
         state, local, _endpoint(c["remote_addr"], c["remote_port"]),
         _seq(c["snd_una"], c["iss"]), _seq(c["snd_nxt"], c["iss"]),
@@ -218,7 +220,7 @@ connection in the 4-tuple hash; then connections a socket still holds that left 
             if int(c):
                 conn = c.dereference()
                 if _state(conn) == "LISTEN":
-                    print(tcp_conn_summary(conn))
+                    print(tcp_conn_summary(conn, columns=True))
                     shown += 1
                 elif not bool(conn["hashed"]):
                     unhashed.append(conn)
@@ -230,11 +232,11 @@ connection in the 4-tuple hash; then connections a socket still holds that left 
             c = buckets[i]
             while int(c):
                 conn = c.dereference()
-                print(tcp_conn_summary(conn))
+                print(tcp_conn_summary(conn, columns=True))
                 shown += 1
                 c = conn["hash_next"]
         for conn in unhashed:
-            print(tcp_conn_summary(conn) + "  (not hashed)")
+            print(tcp_conn_summary(conn, columns=True) + "  (not hashed)")
             shown += 1
         if not shown:
             print("no TCP listeners or connections")
