@@ -2,6 +2,7 @@
 /* test_shim_tcp.c: TCP through the blocking shim, two hosts over a real-time wire: the
  * handshake, data both ways, the close, a refused connect. */
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -254,6 +255,43 @@ static void test_linger_zero_and_unread_data_reset(void **state)
     pair_stop(&p);
 }
 
+/* A non-blocking connect says EINPROGRESS; poll then reports POLLOUT, and SO_ERROR says how
+ * it went: 0 for an open port, ECONNREFUSED for a closed one. A non-blocking accept with
+ * nobody waiting says EAGAIN. */
+static void test_nonblocking_connect_and_accept(void **state)
+{
+    (void)state;
+    struct pair p;
+    pair_start(&p, NULL, 7);
+    int lfd = tcp_listener(p.b, 7005);
+    assert_int_equal(tapir_fcntl(lfd, F_SETFL, O_NONBLOCK), 0);
+    assert_int_equal(tapir_accept(lfd, NULL, NULL), -1);
+    assert_int_equal(errno, EAGAIN);
+    const uint16_t ports[2] = {7005, 7099};
+    const int want[2] = {0, ECONNREFUSED};
+    for (int i = 0; i < 2; i++) {
+        int fd = tapir_socket_on(p.a, AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+        struct sockaddr_in to = pair_sin(PAIR_ADDR_B, ports[i]);
+        assert_int_equal(tapir_connect(fd, SA(&to), sizeof(to)), -1);
+        assert_int_equal(errno, EINPROGRESS);
+        struct pollfd pfd = {.fd = fd, .events = POLLOUT};
+        assert_int_equal(tapir_poll(&pfd, 1, 10000), 1);
+        assert_true(pfd.revents & POLLOUT);
+        int err = -1;
+        socklen_t len = sizeof(err);
+        assert_int_equal(tapir_getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len), 0);
+        assert_int_equal(err, want[i]);
+        tapir_close(fd);
+    }
+    struct pollfd lp = {.fd = lfd, .events = POLLIN};
+    assert_int_equal(tapir_poll(&lp, 1, 10000), 1); /* the first connection waits in the queue */
+    int sfd = tapir_accept(lfd, NULL, NULL);
+    assert_true(sfd >= TAPIR_FD_BASE);
+    tapir_close(sfd);
+    tapir_close(lfd);
+    pair_stop(&p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -263,6 +301,7 @@ int main(void)
         cmocka_unit_test(test_half_close),
         cmocka_unit_test(test_time_wait_port_needs_reuseaddr),
         cmocka_unit_test(test_linger_zero_and_unread_data_reset),
+        cmocka_unit_test(test_nonblocking_connect_and_accept),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
