@@ -166,9 +166,14 @@ static void wire_enqueue(struct wire *w, int to_end, const void *frame, size_t l
         return;
     }
     memcpy(f.data, frame, len);
-    if (len && wire_chance(w, w->faults.corrupt_ppm)) {
+    /* A real link's frame check sequence would catch a flipped bit anywhere in the frame;
+     * this one flips bits only past the Ethernet header of IPv4 frames, as if an error had
+     * slipped past it, to exercise the IP, ICMP, UDP and TCP checksums. (ARP has no
+     * checksum of its own, so corrupting it would only teach a stack wrong addresses.) */
+    bool ipv4 = len > 14 && f.data[12] == 0x08 && f.data[13] == 0x00;
+    if (ipv4 && wire_chance(w, w->faults.corrupt_ppm)) {
         uint64_t r = wire_rand(w);
-        f.data[r % len] ^= (uint8_t)(1u << (r >> 32) % 8);
+        f.data[14 + r % (len - 14)] ^= (uint8_t)(1u << (r >> 32) % 8);
         w->stats.corrupted++;
     }
     if (w->faults.reorder_us && wire_chance(w, w->faults.reorder_ppm)) {

@@ -16,7 +16,7 @@ struct wire_faults {
     uint32_t loss_ppm;
     uint32_t dup_ppm;
     uint32_t reorder_ppm;   /* such a frame is held back by up to reorder_us more */
-    uint32_t corrupt_ppm;   /* one random bit flipped */
+    uint32_t corrupt_ppm;   /* one random bit flipped past the Ethernet header of IPv4 frames */
     uint64_t delay_us;      /* one-way propagation delay */
     uint64_t reorder_us;
 };
