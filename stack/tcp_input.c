@@ -437,9 +437,9 @@ static void tcp_fin_input(struct tcp_conn *c)
     }
 }
 
-/* After the ACK step: go on to the text, stop here (but send what is due), or stop because
- * the connection is gone (freed: nothing may touch it). */
-enum ack_next { ACK_GO_ON, ACK_STOP, ACK_GONE };
+/* After the ACK step: go on to the text, stop here (but send what is due), drop the segment
+ * without a word, or stop because the connection is gone (freed: nothing may touch it). */
+enum ack_next { ACK_GO_ON, ACK_STOP, ACK_DROP, ACK_GONE };
 
 /* Seventh and eighth: the text, in the states that still receive, then the FIN, once
  * everything before it is here. */
@@ -464,6 +464,12 @@ static enum ack_next tcp_ack_state_step(struct tcp_conn *c, const struct tcp_seg
         if (!(seq_lt(c->snd_una, seg->ack) && seq_le(seg->ack, c->snd_max))) {
             tcp_send_reset_for(c->st, seg); /* <SEQ=SEG.ACK><CTL=RST> */
             return ACK_STOP;
+        }
+        if (c->listener && c->listener->accept_count > c->listener->backlog) {
+            /* As Linux: with the accept queue full the handshake's last ACK is dropped; the
+             * peer sends it again, and our SYN,ACK timer keeps the handshake alive. */
+            c->st->stats.tcp.listen_overflows++;
+            return ACK_DROP; /* nothing more for this segment, not even an ACK */
         }
         tcp_handshake_done(c);
         tcp_set_state(c, TCP_ESTABLISHED);
@@ -569,7 +575,7 @@ static void tcp_established_input(struct tcp_conn *c, struct tcp_seg *seg)
     if (!(seg->flags & TCP_ACK))
         return;
     enum ack_next next = tcp_ack_state_step(c, seg);
-    if (next == ACK_GONE)
+    if (next == ACK_GONE || next == ACK_DROP)
         return;
     if (next == ACK_STOP)
         return tcp_output(c);

@@ -292,6 +292,50 @@ static void test_nonblocking_connect_and_accept(void **state)
     pair_stop(&p);
 }
 
+/* The accept queue holds backlog + 1 connections, as Linux's: with backlog 0 and two
+ * handshakes at once, the second's last ACK is dropped while the first waits for accept;
+ * once it is accepted, the second completes (on the SYN,ACK's retransmission) and can be
+ * accepted too. */
+static void test_full_accept_queue_holds_the_handshake(void **state)
+{
+    (void)state;
+    struct pair p;
+    pair_start(&p, NULL, 8);
+    int lfd = tapir_socket_on(p.b, AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sin = pair_sin("0.0.0.0", 7006);
+    assert_int_equal(tapir_bind(lfd, SA(&sin), sizeof(sin)), 0);
+    assert_int_equal(tapir_listen(lfd, 0), 0);
+    set_timeouts(lfd);
+    int c[2];
+    for (int i = 0; i < 2; i++) {
+        c[i] = tapir_socket_on(p.a, AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+        struct sockaddr_in to = pair_sin(PAIR_ADDR_B, 7006);
+        assert_int_equal(tapir_connect(c[i], SA(&to), sizeof(to)), -1);
+        assert_int_equal(errno, EINPROGRESS);
+    }
+    int s1 = tapir_accept(lfd, NULL, NULL);
+    assert_true(s1 >= TAPIR_FD_BASE);
+    int s2 = tapir_accept(lfd, NULL, NULL); /* within the SYN,ACK's retransmission, ~1 s */
+    assert_true(s2 >= TAPIR_FD_BASE);
+    /* Both work end to end. */
+    for (int i = 0; i < 2; i++) {
+        struct pollfd pfd = {.fd = c[i], .events = POLLOUT};
+        assert_int_equal(tapir_poll(&pfd, 1, 5000), 1);
+        assert_int_equal(tapir_send(c[i], "x", 1, 0), 1);
+    }
+    char b;
+    set_timeouts(s1);
+    set_timeouts(s2);
+    assert_int_equal(tapir_recv(s1, &b, 1, 0), 1);
+    assert_int_equal(tapir_recv(s2, &b, 1, 0), 1);
+    for (int i = 0; i < 2; i++)
+        tapir_close(c[i]);
+    tapir_close(s1);
+    tapir_close(s2);
+    tapir_close(lfd);
+    pair_stop(&p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -302,6 +346,7 @@ int main(void)
         cmocka_unit_test(test_time_wait_port_needs_reuseaddr),
         cmocka_unit_test(test_linger_zero_and_unread_data_reset),
         cmocka_unit_test(test_nonblocking_connect_and_accept),
+        cmocka_unit_test(test_full_accept_queue_holds_the_handshake),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
