@@ -224,7 +224,8 @@ struct tcp_conn *tcp_conn_new(struct tapir_stack *st)
     if (!c)
         return NULL;
     c->st = st;
-    c->state = TCP_CLOSED;
+    /* state: TCP_CLOSED, as calloc left it; only tcp_set_state changes it */
+    _Static_assert(TCP_CLOSED == 0, "a zeroed connection block is CLOSED");
     c->rto_us = c->rto_base_us = TCP_RTO_INITIAL_US;
     c->snd_mss = TCP_DEFAULT_MSS;
     c->rcv_mss = (uint16_t)(st->cfg.mtu_bytes - 40u); /* RFC 9293 §3.7.1: MTU - 40 */
