@@ -11,6 +11,10 @@
 #                          prints the value of the counter named TEXT from the last counters tapir
 #                          printed (on SIGUSR1 or at exit); LAYER (Ethernet, Arp, Ip, Icmp, Memory)
 #                          narrows the search
+#   start_app OUT READY_TEXT PROGRAM [ARGS]
+#                          starts one of the demo programs in the background, output in OUT;
+#                          waits (bounded) until READY_TEXT appears in it and tap0 has carrier
+#   stop_app               SIGTERM to it by pid, bounded wait, then SIGKILL; status in APP_RC
 #   bounded SECONDS CMD [ARGS]
 #                          runs CMD under timeout in the background and waits for it, so a
 #                          signal to the test (a suite timeout) is handled at once and CMD stopped
@@ -153,6 +157,7 @@ exec 9>&1 # the test's stdout, for messages from traps
 _cleanup() {
     local rc=$?
     exec 1>&9 # a trap may have fired inside a redirection
+    [ -n "${APP_PID:-}" ] && kill -s KILL "$APP_PID" 2>/dev/null
     if [ -n "$_BOUNDED_PID" ]; then
         kill -s TERM "$_BOUNDED_PID" 2>/dev/null # timeout passes it on to its command
         wait "$_BOUNDED_PID" 2>/dev/null
@@ -208,6 +213,41 @@ bounded() {
     rc=$?
     _BOUNDED_PID=
     return "$rc"
+}
+
+# --- the demo programs (apps/) ---------------------------------------------------------------
+
+APP_PID=
+APP_RC=
+
+start_app() {
+    local out=$1 ready=$2 i
+    shift 2
+    setpriv --pdeathsig TERM -- "$@" >"$out" 2>"$out.err" </dev/null 9>&- &
+    APP_PID=$!
+    for ((i = 0; i < 200; i++)); do # 10 s
+        grep -q "$ready" "$out" 2>/dev/null && ip link show tap0 | grep -q LOWER_UP && return 0
+        kill -0 "$APP_PID" 2>/dev/null || break
+        sleep 0.05
+    done
+    diag "$* did not become ready; its output:"
+    diag <"$out"
+    diag <"$out.err"
+    return 1
+}
+
+stop_app() {
+    local i
+    [ -n "$APP_PID" ] || return 1
+    kill -s TERM "$APP_PID" 2>/dev/null
+    for ((i = 0; i < 100; i++)); do
+        kill -0 "$APP_PID" 2>/dev/null || break
+        sleep 0.05
+    done
+    kill -s KILL "$APP_PID" 2>/dev/null
+    wait "$APP_PID" 2>/dev/null
+    APP_RC=$?
+    APP_PID=
 }
 
 # --- tapir ---------------------------------------------------------------------------------------

@@ -8,40 +8,6 @@ set -u
 . "$(dirname "$0")/lib.sh"
 
 BIN=$(dirname "$TAPIR")
-APP_PID=
-
-# start_app OUT READY_TEXT PROGRAM ARGS...: starts a demo in the background; waits (bounded)
-# for READY_TEXT in its output.
-start_app() {
-    local out=$1 ready=$2 i
-    shift 2
-    setpriv --pdeathsig TERM -- "$@" >"$out" 2>"$out.err" </dev/null 9>&- &
-    APP_PID=$!
-    for ((i = 0; i < 200; i++)); do
-        grep -q "$ready" "$out" 2>/dev/null && ip link show tap0 | grep -q LOWER_UP && return 0
-        kill -0 "$APP_PID" 2>/dev/null || break
-        sleep 0.05
-    done
-    diag "$* did not become ready; its output:"
-    diag <"$out"
-    diag <"$out.err"
-    return 1
-}
-
-stop_app() {
-    local i
-    kill -s TERM "$APP_PID" 2>/dev/null
-    for ((i = 0; i < 100; i++)); do
-        kill -0 "$APP_PID" 2>/dev/null || break
-        sleep 0.05
-    done
-    kill -s KILL "$APP_PID" 2>/dev/null
-    wait "$APP_PID" 2>/dev/null
-    APP_RC=$?
-    APP_PID=
-}
-# Stop the demo too on the way out; _cleanup reads the test's exit status from $?, so keep it.
-trap '_rc=$?; [ -n "$APP_PID" ] && kill -s KILL "$APP_PID" 2>/dev/null; (exit $_rc); _cleanup' EXIT
 
 "$BIN/tcp_echo_server" --help >/dev/null 2>&1
 check_eq "tcp_echo_server --help exits 0" "$?" 0
