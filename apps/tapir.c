@@ -51,7 +51,11 @@ static int parse_args(int argc, char **argv, struct cli_host *h)
     return cli_host_finish(h);
 }
 
-static void print_stats(struct tapir_stack *st, void *arg) { tapir_stats_print(st, arg); }
+static void print_stats(struct tapir_stack *st, void *arg)
+{
+    tapir_stats_print(st, arg);
+    tapir_conns_print(st, arg);
+}
 
 int main(int argc, char **argv)
 {

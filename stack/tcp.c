@@ -4,6 +4,7 @@
  * connection ends. Segment arrival is in tcp_input.c, sending in tcp_output.c. */
 #include "tcp.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -277,6 +278,7 @@ static void tcp_rexmit_fire(struct tapir_stack *st, struct tapir_timer *t)
     }
     c->rto_us = c->rto_us * 2 > TCP_RTO_MAX_US ? TCP_RTO_MAX_US : c->rto_us * 2;
     st->stats.tcp.retransmits++;
+    c->retransmits++;
     char a[IP_STR_LEN];
     tapir_trace(st, TAPIR_TRACE_TCP, "tcp %s:%u retransmit seq %u (try %u, rto %llu ms)",
                 ip_str(c->remote_addr, a), c->remote_port, c->snd_una - c->iss, c->retries,
@@ -468,4 +470,75 @@ static void tcp_icmp_error(struct tapir_stack *st, const struct icmp_error *err)
         st->stats.tcp.icmp_aborts++;
         tcp_done(c, e);
     }
+}
+
+/* ---- What `ss -ti` would show ------------------------------------------------------------ */
+
+static void conn_info(const struct tcp_conn *c, struct tapir_conn_info *i)
+{
+    memset(i, 0, sizeof(*i));
+    i->local_addr.s_addr = htonl(c->local_addr);
+    i->remote_addr.s_addr = htonl(c->remote_addr);
+    i->local_port = c->local_port;
+    i->remote_port = c->remote_port;
+    i->state = tcp_state_name(c->state);
+    i->rto_us = c->rto_us;
+    i->retries = c->retries;
+    i->retransmits = c->retransmits;
+    i->snd_mss = c->snd_mss;
+    i->rcv_mss = c->rcv_mss;
+    i->snd_wnd = c->snd_wnd;
+    i->rcv_wnd = tcp_rcv_window(c);
+    uint32_t in_flight = c->snd_nxt - c->snd_una;
+    i->unacked_bytes = in_flight < c->sndq.len ? in_flight : c->sndq.len;
+    i->unsent_bytes = c->sndq.len - i->unacked_bytes;
+    i->rcvq_bytes = c->rcvq.len;
+    i->accept_queue = c->accept_count;
+    i->syn_queue = c->syn_count;
+    i->backlog = c->backlog;
+}
+
+void tapir_conns_each(const struct tapir_stack *st,
+                      void (*fn)(const struct tapir_conn_info *info, void *arg), void *arg)
+{
+    struct tapir_conn_info info;
+    for (const struct tapir_sock *s = st->udp.all; s; s = s->all_next) {
+        if (s->tcp && s->tcp->state == TCP_LISTEN) {
+            conn_info(s->tcp, &info);
+            fn(&info, arg);
+        }
+    }
+    for (unsigned b = 0; b < TCP_CONN_BUCKETS; b++) {
+        for (const struct tcp_conn *c = st->tcp.conns[b]; c; c = c->hash_next) {
+            conn_info(c, &info);
+            fn(&info, arg);
+        }
+    }
+}
+
+static void conn_print(const struct tapir_conn_info *i, void *arg)
+{
+    FILE *out = arg;
+    char local[INET_ADDRSTRLEN], remote[INET_ADDRSTRLEN];
+    inet_ntop(AF_INET, &i->local_addr, local, sizeof(local));
+    inet_ntop(AF_INET, &i->remote_addr, remote, sizeof(remote));
+    if (strcmp(i->state, "LISTEN") == 0) {
+        fprintf(out, "    %-12s %s:%u  accept %u/%u syn %u\n", i->state, local, i->local_port,
+                i->accept_queue, i->backlog + 1, i->syn_queue);
+        return;
+    }
+    fprintf(out,
+            "    %-12s %s:%u %s:%u  rto %llums retrans %u/%llu mss %u/%u wnd %u/%u"
+            " unacked %u unsent %u rcvq %u\n",
+            i->state, local, i->local_port, remote, i->remote_port,
+            (unsigned long long)(i->rto_us / 1000u), i->retries,
+            (unsigned long long)i->retransmits, i->snd_mss, i->rcv_mss, i->snd_wnd, i->rcv_wnd,
+            i->unacked_bytes, i->unsent_bytes, i->rcvq_bytes);
+}
+
+void tapir_conns_print(const struct tapir_stack *st, FILE *out)
+{
+    fprintf(out, "Connections:\n");
+    tapir_conns_each(st, conn_print, out);
+    fflush(out);
 }

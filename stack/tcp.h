@@ -135,6 +135,7 @@ struct tcp_conn {
     uint64_t rto_us;
     uint64_t rto_base_us;         /* the RTO without backoff: 1 s, or 3 s after a lost SYN */
     unsigned retries;             /* consecutive timeouts */
+    uint64_t retransmits;         /* timeouts over the connection's life */
     unsigned persist_backoff;
     uint64_t oow_ack_us;          /* when an unacceptable empty segment was last answered */
 

@@ -350,6 +350,7 @@ int cli_signalfd(void)
 static void print_stats(struct tapir_stack *st, void *arg)
 {
     tapir_stats_print(st, arg);
+    tapir_conns_print(st, arg);
 }
 
 bool cli_signals(int sfd, struct tapir_host *host)

@@ -8,6 +8,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -336,6 +337,57 @@ static void test_full_accept_queue_holds_the_handshake(void **state)
     pair_stop(&p);
 }
 
+struct seen {
+    unsigned listeners, established;
+    uint16_t listen_port, server_port;
+    char text[4096];
+};
+
+static void note_conn(const struct tapir_conn_info *i, void *arg)
+{
+    struct seen *s = arg;
+    if (strcmp(i->state, "LISTEN") == 0 && i->local_port == 7007) {
+        s->listeners++;
+        s->listen_port = i->local_port;
+    } else if (strcmp(i->state, "ESTABLISHED") == 0 && i->local_port == 7007) {
+        s->established++;
+        s->server_port = i->local_port;
+    }
+}
+
+static void list_conns(struct tapir_stack *st, void *arg)
+{
+    struct seen *s = arg;
+    tapir_conns_each(st, note_conn, s);
+    FILE *f = fmemopen(s->text, sizeof(s->text) - 1, "w");
+    tapir_conns_print(st, f);
+    fclose(f);
+}
+
+/* The connection table (what tapir prints on SIGUSR1): the listener and the accepted
+ * connection, with their states and ports. */
+static void test_connection_table(void **state)
+{
+    (void)state;
+    struct pair p;
+    pair_start(&p, NULL, 9);
+    int lfd = tcp_listener(p.b, 7007);
+    int cfd = tcp_client(p.a, PAIR_ADDR_B, 7007);
+    int sfd = tapir_accept(lfd, NULL, NULL);
+    assert_true(sfd >= TAPIR_FD_BASE);
+    struct seen s = {0};
+    tapir_host_call(p.b, list_conns, &s);
+    assert_int_equal(s.listeners, 1);
+    assert_int_equal(s.established, 1);
+    assert_non_null(strstr(s.text, "Connections:\n"));
+    assert_non_null(strstr(s.text, "LISTEN       0.0.0.0:7007  accept 0/9 syn 0"));
+    assert_non_null(strstr(s.text, "ESTABLISHED  10.0.0.2:7007 10.0.0.1:"));
+    tapir_close(cfd);
+    tapir_close(sfd);
+    tapir_close(lfd);
+    pair_stop(&p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -347,6 +399,7 @@ int main(void)
         cmocka_unit_test(test_linger_zero_and_unread_data_reset),
         cmocka_unit_test(test_nonblocking_connect_and_accept),
         cmocka_unit_test(test_full_accept_queue_holds_the_handshake),
+        cmocka_unit_test(test_connection_table),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -256,6 +256,26 @@ const struct tapir_stats *tapir_stats(const struct tapir_stack *st);
 /* Prints every counter, per layer, in the style of `netstat -s`. */
 void tapir_stats_print(const struct tapir_stack *st, FILE *out);
 
+/* One TCP connection or listener, as `ss -ti` shows it. Addresses in network order, ports in
+ * host order. */
+struct tapir_conn_info {
+    struct in_addr local_addr, remote_addr;
+    uint16_t local_port, remote_port;
+    const char *state;              /* "ESTABLISHED", "LISTEN", ... */
+    uint64_t rto_us;
+    unsigned retries;               /* consecutive timeouts now */
+    uint64_t retransmits;           /* timeouts over the connection's life */
+    uint32_t snd_mss, rcv_mss;
+    uint32_t snd_wnd, rcv_wnd;      /* the peer's window; the one we offer */
+    uint32_t unacked_bytes, unsent_bytes, rcvq_bytes;
+    unsigned accept_queue, syn_queue, backlog; /* listeners */
+};
+/* Calls fn for every listener, then every connection (not ordered). */
+void tapir_conns_each(const struct tapir_stack *st,
+                      void (*fn)(const struct tapir_conn_info *info, void *arg), void *arg);
+/* Prints them, a line each, under a "Connections:" heading. */
+void tapir_conns_print(const struct tapir_stack *st, FILE *out);
+
 /* Parses "eth,arp,ip,icmp" (or "all") into trace bits. Returns 0, or -EINVAL naming nothing. */
 int tapir_trace_parse(const char *list, unsigned *mask);
 
