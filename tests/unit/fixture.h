@@ -15,6 +15,8 @@
 #include <stdbool.h>
 #include <string.h>
 
+#include <netinet/in.h>
+
 #include "tapir/stack.h"
 
 /* The addresses of the fixture's little world, host byte order. */
@@ -270,5 +272,16 @@ struct fx_tcp_view {
 /* Asserts an unfragmented TCP segment with a sane data offset, well-formed options and a
  * checksum that verifies over the pseudo header, and parses it. */
 struct fx_tcp_view fx_as_tcp(const struct fx_frame *fr, struct fx_ip_view *ip_out);
+
+/* An AF_INET address from a host-order address and port, for the core socket calls. */
+static inline struct sockaddr_in sin_of(uint32_t ip, uint16_t port)
+{
+    struct sockaddr_in a;
+    memset(&a, 0, sizeof(a));
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(ip);
+    a.sin_port = htons(port);
+    return a;
+}
 
 #endif

@@ -24,16 +24,6 @@ static int setup_learned(void **state)
 }
 #define FX_TEST_LEARNED(fn) cmocka_unit_test_setup_teardown(fn, setup_learned, fx_teardown)
 
-static struct sockaddr_in sin_of(uint32_t ip, uint16_t port)
-{
-    struct sockaddr_in a;
-    memset(&a, 0, sizeof(a));
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(ip);
-    a.sin_port = htons(port);
-    return a;
-}
-
 static struct tapir_sock *ping_new(struct fixture *f)
 {
     struct tapir_sock *s = NULL;

@@ -52,16 +52,6 @@ static const struct tapir_tcp_stats *tcps(const struct fixture *f)
     return &fx_stats(f)->tcp;
 }
 
-static struct sockaddr_in sin_of(uint32_t ip, uint16_t port)
-{
-    struct sockaddr_in a;
-    memset(&a, 0, sizeof(a));
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(ip);
-    a.sin_port = htons(port);
-    return a;
-}
-
 /* A listener on *:port; rcvbuf > 0 sets SO_RCVBUF first (the window is then rcvbuf bytes). */
 static struct tapir_sock *listener(struct fixture *f, uint16_t port, int backlog, int rcvbuf)
 {
