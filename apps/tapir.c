@@ -51,12 +51,6 @@ static int parse_args(int argc, char **argv, struct cli_host *h)
     return cli_host_finish(h);
 }
 
-static void print_stats(struct tapir_stack *st, void *arg)
-{
-    tapir_stats_print(st, arg);
-    tapir_conns_print(st, arg);
-}
-
 int main(int argc, char **argv)
 {
     struct cli_host ch;
@@ -100,8 +94,7 @@ int main(int argc, char **argv)
     }
     printf("tapir: stopping\n");
     inetd_close(services);
-    tapir_host_call(host, print_stats, stdout);
-    fflush(stdout);
+    cli_print_stats(host, stdout);
     cli_host_close(&ch, host);
     close(sfd);
     return 0;

@@ -1,28 +1,26 @@
 /* SPDX-License-Identifier: MIT */
 /* wire.h: an in-memory Ethernet link between two stacks in one process, with seeded loss,
- * duplication, reordering, delay and corruption, running in virtual time (sim tests) or in
- * real time between two hosts of the socket shim (threaded tests). */
+ * duplication, reordering, delay, corruption and a rate-limited bottleneck each way (the
+ * shared model of faults.h), running in virtual time (sim tests) or in real time between two
+ * hosts of the socket shim (threaded tests). */
 #ifndef TAPIR_WIRE_H
 #define TAPIR_WIRE_H
 
 #include <stddef.h>
 #include <stdint.h>
 
+#include "faults.h"
 #include "tapir/socket.h"
 #include "tapir/stack.h"
 
-/* Probabilities are in parts per million of frames. */
-struct wire_faults {
-    uint32_t loss_ppm;
-    uint32_t dup_ppm;
-    uint32_t reorder_ppm;   /* such a frame is held back by up to reorder_us more */
-    uint32_t corrupt_ppm;   /* one random bit flipped past the Ethernet header of IPv4 frames */
-    uint64_t delay_us;      /* one-way propagation delay */
-    uint64_t reorder_us;
-};
+/* The wire's faults are the shared model's struct faults (loss_ppm, dup_ppm, reorder_ppm,
+ * corrupt_ppm, delay_us, reorder_us, rate_bps, queue_bytes); the wire's own name for them
+ * stays, so `struct wire_faults f = {.loss_ppm = ...}` still reads as it always did. */
+#define wire_faults faults
 
+/* overflow: frames beyond max_in_flight; queue_drops: frames a full bottleneck queue took. */
 struct wire_stats {
-    uint64_t sent, delivered, lost, duplicated, reordered, corrupted, overflow;
+    uint64_t sent, delivered, lost, duplicated, reordered, corrupted, overflow, queue_drops;
 };
 
 struct wire;

@@ -3,18 +3,22 @@
 #include "cli.h"
 
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
+#include <math.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/random.h>
 #include <sys/signalfd.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "tap.h"
+#include "tap_fault.h"
 
 static const uint8_t default_mac[6] = {0x02, 0x74, 0x61, 0x70, 0x69, 0x72}; /* "tapir" */
 
@@ -112,6 +116,131 @@ int cli_parse_server(const char *prog, int argc, char **argv, struct sockaddr_in
     return 0;
 }
 
+/* A plain decimal number such as 2, 0.5 or .25 (no sign, exponent, hex, inf or nan), with
+ * *end after it. */
+static bool parse_decimal(const char *s, double *v, const char **end)
+{
+    const char *p = s;
+    while (isdigit((unsigned char)*p) || *p == '.')
+        p++;
+    if (p == s)
+        return false;
+    char *e;
+    errno = 0;
+    *v = strtod(s, &e);
+    if (errno || e != p || !isfinite(*v))
+        return false;
+    *end = p;
+    return true;
+}
+
+/* A probability as a fraction (0.02) or a percentage (2%), 0..1, into parts per million. */
+static bool parse_probability(const char *s, uint32_t *ppm)
+{
+    double p;
+    const char *end;
+    if (!parse_decimal(s, &p, &end))
+        return false;
+    if (*end == '%') {
+        p /= 100;
+        end++;
+    }
+    if (*end || p > 1)
+        return false;
+    *ppm = (uint32_t)(p * 1e6 + 0.5);
+    return true;
+}
+
+/* Milliseconds, maybe fractional (0.5), from 0 to a minute, into microseconds. */
+static bool parse_ms(const char *s, uint64_t *us)
+{
+    double ms;
+    const char *end;
+    if (!parse_decimal(s, &ms, &end) || *end || ms > 60000)
+        return false;
+    *us = (uint64_t)(ms * 1000 + 0.5);
+    return true;
+}
+
+/* A rate as tc writes it: 100mbit, 1gbit, 500kbit, 2.5mbit, 64000bit or plain bits per
+ * second; 1 kbit/s to 100 Gbit/s. (tc's "kbps" means bytes, so byte units are refused.) */
+static bool parse_rate(const char *s, uint64_t *bps)
+{
+    static const struct {
+        const char *unit;
+        double scale;
+    } units[] = {{"", 1}, {"bit", 1}, {"kbit", 1e3}, {"mbit", 1e6}, {"gbit", 1e9}};
+    double v;
+    const char *end;
+    if (!parse_decimal(s, &v, &end))
+        return false;
+    for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+        if (strcasecmp(end, units[i].unit) != 0)
+            continue;
+        v *= units[i].scale;
+        if (v < 1e3 || v > 100e9)
+            return false;
+        *bps = (uint64_t)(v + 0.5);
+        return true;
+    }
+    return false;
+}
+
+/* The probability a fault flag sets, and the flag's name; NULL for the other fault flags. */
+static uint32_t *fault_probability(struct faults *f, int opt, const char **flag)
+{
+    switch (opt) {
+    case CLI_OPT_LOSS: *flag = "--loss"; return &f->loss_ppm;
+    case CLI_OPT_DUP: *flag = "--dup"; return &f->dup_ppm;
+    case CLI_OPT_REORDER: *flag = "--reorder"; return &f->reorder_ppm;
+    case CLI_OPT_CORRUPT: *flag = "--corrupt"; return &f->corrupt_ppm;
+    default: return NULL;
+    }
+}
+
+/* One of the fault flags (drivers/faults.h): 0, or EXIT_USAGE after one line. */
+static int cli_fault_option(struct cli_host *h, int opt, const char *arg)
+{
+    struct faults *f = &h->faults;
+    const char *flag;
+    uint32_t *ppm = fault_probability(f, opt, &flag);
+    uint64_t v;
+    h->faulty = true;
+    if (ppm) {
+        if (!parse_probability(arg, ppm))
+            return cli_usage_error(h->prog,
+                                   "%s wants a probability from 0 to 1 such as 0.02 or 2%%, "
+                                   "not '%s'",
+                                   flag, arg);
+        return 0;
+    }
+    switch (opt) {
+    case CLI_OPT_DELAY:
+        if (!parse_ms(arg, &f->delay_us))
+            return cli_usage_error(h->prog, "--delay wants milliseconds from 0 to 60000 such as "
+                                   "50 or 0.5, not '%s'", arg);
+        return 0;
+    case CLI_OPT_REORDER_MS:
+        if (!parse_ms(arg, &f->reorder_us) || f->reorder_us == 0)
+            return cli_usage_error(h->prog, "--reorder-ms wants milliseconds from 0.001 to 60000, "
+                                   "not '%s'", arg);
+        h->reorder_us_given = true;
+        return 0;
+    case CLI_OPT_RATE:
+        if (!parse_rate(arg, &f->rate_bps))
+            return cli_usage_error(h->prog, "--rate wants 1kbit to 100gbit such as 100mbit or "
+                                   "500kbit, not '%s'", arg);
+        return 0;
+    case CLI_OPT_QUEUE:
+        if (!cli_parse_u64(arg, &v) || v < 1514 || v > FAULTS_QUEUE_MAX_BYTES)
+            return cli_usage_error(h->prog, "--queue wants bytes from 1514 to %llu, not '%s'",
+                                   (unsigned long long)FAULTS_QUEUE_MAX_BYTES, arg);
+        f->queue_bytes = v;
+        return 0;
+    default: return cli_usage_error(h->prog, "internal: unknown fault option %d", opt);
+    }
+}
+
 static bool on_link(const struct tapir_config *cfg, struct in_addr a)
 {
     uint32_t mask = cfg->prefix_len ? ~0u << (32 - cfg->prefix_len) : 0;
@@ -155,6 +284,14 @@ int cli_host_option(struct cli_host *h, int opt, const char *arg)
             return cli_usage_error(h->prog, "--seed wants a non-negative number, not '%s'", arg);
         h->seed_given = true;
         return 0;
+    case CLI_OPT_LOSS:
+    case CLI_OPT_DUP:
+    case CLI_OPT_REORDER:
+    case CLI_OPT_REORDER_MS:
+    case CLI_OPT_CORRUPT:
+    case CLI_OPT_DELAY:
+    case CLI_OPT_RATE:
+    case CLI_OPT_QUEUE: return cli_fault_option(h, opt, arg);
     default: return cli_usage_error(h->prog, "internal: unknown host option %d", opt);
     }
 }
@@ -181,8 +318,8 @@ int cli_parse(struct cli_host *h, int argc, char **argv, const struct cli_extra 
             return cli_usage_error(h->prog, "%s needs a value", argv[optind - 1]);
         if (c == '?')
             return cli_usage_error(h->prog, "unknown option '%s'", argv[optind - 1]);
-        rc = c >= CLI_OPT_TAP && c <= CLI_OPT_SEED ? cli_host_option(h, c, optarg)
-                                                   : x->on_opt(c, optarg, x->ctx);
+        rc = c >= CLI_OPT_TAP && c <= CLI_OPT_HOST_LAST ? cli_host_option(h, c, optarg)
+                                                        : x->on_opt(c, optarg, x->ctx);
         if (rc)
             return rc;
     }
@@ -261,6 +398,9 @@ int cli_host_finish(struct cli_host *h)
     if (h->cfg.gateway.s_addr && !on_link(&h->cfg, h->cfg.gateway))
         return cli_usage_error(h->prog, "--gw %s is not on the subnet given by --ip",
                                inet_ntoa(h->cfg.gateway));
+    if (h->faults.queue_bytes && !h->faults.rate_bps)
+        return cli_usage_error(h->prog, "--queue bounds the queue of the --rate bottleneck; "
+                                        "give --rate too");
     return 0;
 }
 
@@ -276,7 +416,18 @@ void cli_host_usage(FILE *out)
             "  --trace LIST    print a line per event for the layers in LIST:\n"
             "                  eth,arp,ip,icmp,udp,tcp or all\n"
             "  --seed N        seed the PRNG (IP IDs, ports, ISNs) to replay a run;\n"
-            "                  by default a random seed is drawn and printed\n");
+            "                  by default a random seed is drawn and printed\n"
+            "Fault injection, both ways between tapir and the kernel (P: 0.02 or 2%%):\n"
+            "  --loss P        lose each frame with probability P\n"
+            "  --dup P         duplicate each frame with probability P\n"
+            "  --reorder P     hold a frame back by up to --reorder-ms more with probability P\n"
+            "  --reorder-ms MS how long --reorder may hold a frame (default max(--delay, 10))\n"
+            "  --corrupt P     flip one bit past the Ethernet header of an IPv4 frame\n"
+            "  --delay MS      one-way delay in milliseconds, e.g. 50 or 0.5\n"
+            "  --rate RATE     a bottleneck each way: 100mbit, 1gbit, 500kbit or bits/s\n"
+            "  --queue BYTES   its drop-tail queue (default the larger of 100 full frames\n"
+            "                  and rate x 2 x delay)\n"
+            "                  the faults' counters print with the others; --seed replays them\n");
 }
 
 static uint64_t monotonic_us(void)
@@ -295,6 +446,73 @@ static void warn_mtu(const struct cli_host *h)
     if (kernel_mtu > 0 && (unsigned)kernel_mtu != h->cfg.mtu_bytes)
         fprintf(stderr, "%s: warning: %s has MTU %d but tapir uses %u; set them equal\n", h->prog,
                 h->tap_name, kernel_mtu, h->cfg.mtu_bytes);
+}
+
+/* The fault link of the host cli_host_open started, for cli_signals and cli_print_stats,
+ * which are given only the host. A program opens one host through the command line. */
+static struct {
+    struct tapir_host *host;
+    struct tap_fault *fault_link;
+} opened_with_faults;
+
+static const struct tap_fault *fault_link_of(const struct tapir_host *host)
+{
+    return host && opened_with_faults.host == host ? opened_with_faults.fault_link : NULL;
+}
+
+static void fault_link_forget(const struct tapir_host *host)
+{
+    if (opened_with_faults.host == host) {
+        opened_with_faults.host = NULL;
+        opened_with_faults.fault_link = NULL;
+    }
+}
+
+/* One line saying what the link will do, so a log shows which faults a run had. */
+static void print_faults(const struct cli_host *h)
+{
+    const struct faults *f = &h->faults;
+    int n = 0;
+    printf("%s: faults each way:", h->prog);
+    if (f->loss_ppm)
+        printf("%sloss %g%%", n++ ? ", " : " ", f->loss_ppm / 1e4);
+    if (f->dup_ppm)
+        printf("%sdup %g%%", n++ ? ", " : " ", f->dup_ppm / 1e4);
+    if (f->reorder_ppm)
+        printf("%sreorder %g%% (up to %g ms)", n++ ? ", " : " ", f->reorder_ppm / 1e4,
+               f->reorder_us / 1e3);
+    if (f->corrupt_ppm)
+        printf("%scorrupt %g%%", n++ ? ", " : " ", f->corrupt_ppm / 1e4);
+    if (f->delay_us)
+        printf("%sdelay %g ms", n++ ? ", " : " ", f->delay_us / 1e3);
+    if (f->rate_bps)
+        printf("%srate %g Mbit/s, queue %llu bytes", n++ ? ", " : " ", f->rate_bps / 1e6,
+               (unsigned long long)faults_queue_bytes(f));
+    printf("%s\n", n ? "" : " none");
+    fflush(stdout);
+}
+
+/* tapir_open's work, on a TAP link with faults. */
+static struct tapir_host *open_with_faults(struct cli_host *h, char *msg, size_t msg_len)
+{
+    if (!h->reorder_us_given)
+        h->faults.reorder_us = h->faults.delay_us > 10000 ? h->faults.delay_us : 10000;
+    print_faults(h);
+    h->fault_link = tap_fault_open(h->tap_name, &h->faults, h->cfg.seed ^ CLI_FAULT_SEED_SALT,
+                                   msg, msg_len);
+    if (!h->fault_link)
+        return NULL;
+    struct tapir_link link = tap_fault_link(h->fault_link);
+    struct tapir_host *host = tapir_open_link(&h->cfg, &link);
+    if (!host) {
+        snprintf(msg, msg_len, "cannot start the stack: %s", strerror(errno));
+        tap_fault_close(h->fault_link);
+        h->fault_link = NULL;
+        return NULL;
+    }
+    opened_with_faults.host = host;
+    opened_with_faults.fault_link = h->fault_link;
+    return host;
 }
 
 struct tapir_host *cli_host_open(struct cli_host *h)
@@ -317,11 +535,13 @@ struct tapir_host *cli_host_open(struct cli_host *h)
         (int64_t)monotonic_us();
     h->cfg.trace_out = stdout;
     char msg[256];
-    struct tapir_host *host = tapir_open(&h->cfg, h->tap_name, msg, sizeof(msg));
+    struct tapir_host *host = h->faulty ? open_with_faults(h, msg, sizeof(msg))
+                                        : tapir_open(&h->cfg, h->tap_name, msg, sizeof(msg));
     if (!host) {
         fprintf(stderr, "%s: %s\n", h->prog, msg);
         if (h->pcap)
             fclose(h->pcap);
+        h->pcap = NULL;
         return NULL;
     }
     warn_mtu(h);
@@ -331,6 +551,11 @@ struct tapir_host *cli_host_open(struct cli_host *h)
 void cli_host_close(struct cli_host *h, struct tapir_host *host)
 {
     tapir_host_close(host);
+    if (h->fault_link) {
+        fault_link_forget(host);
+        tap_fault_close(h->fault_link); /* the host thread that used it has stopped */
+        h->fault_link = NULL;
+    }
     if (h->pcap)
         fclose(h->pcap);
     h->pcap = NULL;
@@ -347,10 +572,26 @@ int cli_signalfd(void)
     return signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
 }
 
+struct stats_out {
+    FILE *out;
+    const struct tap_fault *fault_link; /* or NULL */
+};
+
+/* Under the host lock, which also serializes the fault link. */
 static void print_stats(struct tapir_stack *st, void *arg)
 {
-    tapir_stats_print(st, arg);
-    tapir_conns_print(st, arg);
+    const struct stats_out *o = arg;
+    tapir_stats_print(st, o->out);
+    tapir_conns_print(st, o->out);
+    if (o->fault_link)
+        tap_fault_print(o->fault_link, o->out);
+}
+
+void cli_print_stats(struct tapir_host *host, FILE *out)
+{
+    struct stats_out o = {.out = out, .fault_link = fault_link_of(host)};
+    tapir_host_call(host, print_stats, &o);
+    fflush(out);
 }
 
 bool cli_signals(int sfd, struct tapir_host *host)
@@ -358,12 +599,10 @@ bool cli_signals(int sfd, struct tapir_host *host)
     struct signalfd_siginfo si;
     bool stop = false;
     while (read(sfd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
-        if (si.ssi_signo == SIGUSR1) {
-            tapir_host_call(host, print_stats, stdout);
-            fflush(stdout);
-        } else {
+        if (si.ssi_signo == SIGUSR1)
+            cli_print_stats(host, stdout);
+        else
             stop = true;
-        }
     }
     return stop;
 }

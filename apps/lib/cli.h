@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* cli.h: what every tapir program shares on its command line: the flags that describe the
- * host (--tap, --ip, --gw, --mac, --mtu, --pcap, --trace, --seed), their checks, and starting
- * the host they describe. */
+ * host (--tap, --ip, --gw, --mac, --mtu, --pcap, --trace, --seed) and the faults to inject on
+ * its link (--loss, --dup, --reorder, --reorder-ms, --corrupt, --delay, --rate, --queue),
+ * their checks, and starting the host they describe. */
 #ifndef TAPIR_APPS_CLI_H
 #define TAPIR_APPS_CLI_H
 
@@ -10,6 +11,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "faults.h"
 #include "tapir/socket.h"
 #include "tapir/stack.h"
 
@@ -18,14 +20,23 @@
 /* getopt_long entries for the host flags; their values are CLI_OPT_* (above any letter). */
 enum {
     CLI_OPT_TAP = 0x100, CLI_OPT_IP, CLI_OPT_GW, CLI_OPT_MAC, CLI_OPT_MTU, CLI_OPT_PCAP,
-    CLI_OPT_TRACE, CLI_OPT_SEED,
+    CLI_OPT_TRACE, CLI_OPT_SEED, CLI_OPT_LOSS, CLI_OPT_DUP, CLI_OPT_REORDER, CLI_OPT_REORDER_MS,
+    CLI_OPT_CORRUPT, CLI_OPT_DELAY, CLI_OPT_RATE, CLI_OPT_QUEUE,
+    CLI_OPT_HOST_LAST = CLI_OPT_QUEUE,
 };
 #define CLI_HOST_LONGOPTS                                                                          \
     {"tap", required_argument, 0, CLI_OPT_TAP}, {"ip", required_argument, 0, CLI_OPT_IP},        \
         {"gw", required_argument, 0, CLI_OPT_GW}, {"mac", required_argument, 0, CLI_OPT_MAC},     \
         {"mtu", required_argument, 0, CLI_OPT_MTU}, {"pcap", required_argument, 0, CLI_OPT_PCAP}, \
         {"trace", required_argument, 0, CLI_OPT_TRACE},                                            \
-        {"seed", required_argument, 0, CLI_OPT_SEED}
+        {"seed", required_argument, 0, CLI_OPT_SEED},                                              \
+        {"loss", required_argument, 0, CLI_OPT_LOSS}, {"dup", required_argument, 0, CLI_OPT_DUP}, \
+        {"reorder", required_argument, 0, CLI_OPT_REORDER},                                        \
+        {"reorder-ms", required_argument, 0, CLI_OPT_REORDER_MS},                                  \
+        {"corrupt", required_argument, 0, CLI_OPT_CORRUPT},                                        \
+        {"delay", required_argument, 0, CLI_OPT_DELAY},                                            \
+        {"rate", required_argument, 0, CLI_OPT_RATE},                                              \
+        {"queue", required_argument, 0, CLI_OPT_QUEUE}
 
 struct cli_host {
     const char *prog;          /* for messages: "udp_client: ..." */
@@ -34,6 +45,10 @@ struct cli_host {
     bool have_ip, seed_given;
     struct tapir_config cfg;
     FILE *pcap;
+    bool faulty;               /* a fault flag was given: the host runs on a tap_fault link */
+    bool reorder_us_given;     /* --reorder-ms; else max(--delay, 10 ms) */
+    struct faults faults;
+    struct tap_fault *fault_link;
 };
 
 /* Defaults: MAC 02:74:61:70:69:72 ("tapir"), MTU 1500; with demo_defaults also tap0 and
@@ -78,11 +93,18 @@ int cli_host_finish(struct cli_host *h);
 void cli_host_usage(FILE *out);
 /* Prints "PROG: ..." and the --help hint on stderr; returns EXIT_USAGE. */
 int cli_usage_error(const char *prog, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-/* Draws a seed unless --seed gave one and prints it; opens the pcap file; starts the host.
- * On failure prints one line and returns NULL. */
+/* Draws a seed unless --seed gave one and prints it; opens the pcap file; starts the host,
+ * on a link with faults (drivers/tap_fault.c) when a fault flag was given. The faults' PRNG
+ * is seeded with the stack's seed ^ CLI_FAULT_SEED_SALT, so --seed replays both (as far as
+ * real time allows: the draws follow the frames in the order they come). On failure prints
+ * one line and returns NULL. */
 struct tapir_host *cli_host_open(struct cli_host *h);
-/* Closes the host and the pcap file. */
+#define CLI_FAULT_SEED_SALT 0x6661756c7473ull /* "faults" */
+/* Closes the host, its fault link and the pcap file. */
 void cli_host_close(struct cli_host *h, struct tapir_host *host);
+/* Prints the host's counters (tapir_stats_print), its connections and, on a link with
+ * faults, the faults' counters (a "Faults:" block). */
+void cli_print_stats(struct tapir_host *host, FILE *out);
 
 /* Parses "ADDR" and "PORT" into an AF_INET address. False for a bad one. */
 bool cli_parse_addr(const char *addr, const char *port, struct sockaddr_in *out);
@@ -96,7 +118,7 @@ int cli_parse_server(const char *prog, int argc, char **argv, struct sockaddr_in
  * so it inherits the mask). Poll it with tapir_poll alongside tapir sockets. */
 int cli_signalfd(void);
 /* Reads the pending signals: true when one asks the program to stop. SIGUSR1 prints the
- * host's counters. */
+ * host's counters (cli_print_stats). */
 bool cli_signals(int sfd, struct tapir_host *host);
 
 #endif

@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # test_cli.sh: tapir's command line and signals. --help lists every flag and exits 0; each bad or
-# missing argument exits 2 with exactly one "tapir: ..." line on stderr; a missing tap points at
-# scripts/tap-up; an unprivileged user is told about permissions; a tap already in use and an
-# unwritable --pcap file are refused; SIGINT and SIGTERM exit 0 after printing the counters;
-# SIGUSR1 prints them and tapir carries on; --seed N is echoed in the first line; --trace icmp
-# prints a line per echo request.
+# missing argument (the fault flags' too) exits 2 with exactly one "tapir: ..." line on stderr; a
+# missing tap points at scripts/tap-up; an unprivileged user is told about permissions; a tap
+# already in use and an unwritable --pcap file are refused; the fault flags, given good values,
+# are announced and add a Faults block to the counters; SIGINT and SIGTERM exit 0 after printing
+# the counters; SIGUSR1 prints them and tapir carries on; --seed N is echoed in the first line;
+# --trace icmp prints a line per echo request.
 set -u
 . "$(dirname "$0")/lib.sh"
 
@@ -21,7 +22,8 @@ run_tapir() {
 run_tapir help --help
 check_eq "--help exits 0" "$RC" 0
 missing=
-for flag in --tap --ip --gw --mac --mtu --pcap --trace --seed; do
+for flag in --tap --ip --gw --mac --mtu --pcap --trace --seed --loss --dup --reorder --reorder-ms \
+    --corrupt --delay --rate --queue; do
     grep -q -- "$flag" "$TEST_TMP/help.out" || missing="$missing $flag"
 done
 check_eq "--help mentions every flag" "${missing:-none missing}" "none missing"
@@ -55,6 +57,28 @@ check_usage_error "--mac 02:00:00:00:00 (five octets)" --tap tap0 --ip 10.0.0.2/
 check_usage_error "--trace bogus" --tap tap0 --ip 10.0.0.2/24 --trace bogus
 check_usage_error "--seed -1" --tap tap0 --ip 10.0.0.2/24 --seed -1
 check_usage_error "--gw off the subnet" --tap tap0 --ip 10.0.0.2/24 --gw 192.168.7.1
+# the fault flags: probabilities 0..1 (or 0%..100%), milliseconds, rates, queue bytes
+check_usage_error "--loss 1.5 (above 1)" --tap tap0 --ip 10.0.0.2/24 --loss 1.5
+check_usage_error "--loss 150% (above 100%)" --tap tap0 --ip 10.0.0.2/24 --loss 150%
+check_usage_error "--loss -0.1 (negative)" --tap tap0 --ip 10.0.0.2/24 --loss -0.1
+check_usage_error "--loss 2%x (trailing junk)" --tap tap0 --ip 10.0.0.2/24 --loss 2%x
+check_usage_error "--loss without a value" --tap tap0 --ip 10.0.0.2/24 --loss
+check_usage_error "--dup nan" --tap tap0 --ip 10.0.0.2/24 --dup nan
+check_usage_error "--reorder 2" --tap tap0 --ip 10.0.0.2/24 --reorder 2
+check_usage_error "--corrupt 0x1 (hex)" --tap tap0 --ip 10.0.0.2/24 --corrupt 0x1
+check_usage_error "--delay -5" --tap tap0 --ip 10.0.0.2/24 --delay -5
+check_usage_error "--delay 60001 (over a minute)" --tap tap0 --ip 10.0.0.2/24 --delay 60001
+check_usage_error "--delay 5ms (units are implied)" --tap tap0 --ip 10.0.0.2/24 --delay 5ms
+check_usage_error "--reorder-ms 0" --tap tap0 --ip 10.0.0.2/24 --reorder 0.1 --reorder-ms 0
+check_usage_error "--rate 100mbps (bytes are refused)" --tap tap0 --ip 10.0.0.2/24 --rate 100mbps
+check_usage_error "--rate 10 (below 1 kbit/s)" --tap tap0 --ip 10.0.0.2/24 --rate 10
+check_usage_error "--rate 200gbit (above 100 gbit/s)" --tap tap0 --ip 10.0.0.2/24 --rate 200gbit
+check_usage_error "--rate fast" --tap tap0 --ip 10.0.0.2/24 --rate fast
+check_usage_error "--queue 100 (below one full frame)" --tap tap0 --ip 10.0.0.2/24 --rate 1mbit --queue 100
+check_usage_error "--queue without --rate" --tap tap0 --ip 10.0.0.2/24 --queue 100000
+run_tapir usage --tap tap0 --ip 10.0.0.2/24 --loss 1.5
+check "--loss 1.5: the line names the flag and the value" \
+    grep -q "^tapir: --loss wants a probability .*'1.5'" "$TEST_TMP/usage.err"
 check_usage_error "an unknown option" --tap tap0 --ip 10.0.0.2/24 --bogus
 check_usage_error "a stray argument" --tap tap0 --ip 10.0.0.2/24 stray
 
@@ -91,6 +115,20 @@ else
     diag "exit status $RC, stderr:"
     diag <"$TEST_TMP/pcap.err"
 fi
+
+# --- fault flags that parse: tapir starts, says what it will do, and prints the Faults block ---
+start_tapir --loss 2% --dup 0.01 --reorder 0.5% --reorder-ms 2.5 --corrupt 0 --delay 0.5 \
+    --rate 1.5gbit --queue 65536 || not_ok "tapir starts with every fault flag"
+check_eq "every fault flag is accepted and announced" "$(grep '^tapir: faults' "$TAPIR_OUT")" \
+    "tapir: faults each way: loss 2%, dup 1%, reorder 0.5% (up to 2.5 ms), delay 0.5 ms, rate 1500 Mbit/s, queue 65536 bytes"
+tapir_stats
+for ((i = 0; i < 40; i++)); do # 2 s: the Faults block follows the stack's own
+    grep -q '^    [0-9]* frames held now$' "$TAPIR_OUT" && break
+    sleep 0.05
+done
+check "SIGUSR1 prints the Faults block too" grep -q '^Faults:$' "$TAPIR_OUT"
+stop_tapir TERM
+check_eq "tapir with faults exits 0 on SIGTERM" "$TAPIR_RC" 0
 
 # --- signals, seed, trace ---
 start_tapir --seed 424242 --trace icmp || { not_ok "tapir starts"; done_testing; }
