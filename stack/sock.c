@@ -484,15 +484,14 @@ int tapir_sock_setopt(struct tapir_sock *s, int level, int name, const void *val
         return -ENOPROTOOPT;
     if (level == SOL_SOCKET && name == SO_LINGER)
         return sock_set_linger(s, val, len);
+    if (tcp_level && name == TCP_CONGESTION_OPT)
+        return tcp_sock_set_congestion(s, val, len); /* a name, not an int */
     if ((rc = sock_opt_int(val, len, &v)) < 0)
         return rc;
-    if (tcp_level) {
-        if (name != TCP_NODELAY_OPT)
-            return -ENOPROTOOPT;
-        s->nodelay = v != 0; /* accepted; Nagle itself arrives with issue 6 */
-        return 0;
-    }
+    if (tcp_level)
+        return tcp_sock_setopt(s, name, v);
     switch (name) {
+    case SO_KEEPALIVE: return tcp_sock_keepalive(s, v != 0);
     case SO_REUSEADDR: s->reuseaddr = v != 0; return 0;
     case SO_BROADCAST: s->broadcast = v != 0; return 0;
     case SO_RCVBUF: s->rcvbuf_bytes = sock_buf_size(v, SOCK_RCVBUF_MIN); break;
@@ -504,7 +503,7 @@ int tapir_sock_setopt(struct tapir_sock *s, int level, int name, const void *val
 }
 
 /* As Linux: a short buffer gets the first bytes of the value, and *len says how many. */
-static int opt_copy_out(void *val, socklen_t *len, const void *v, size_t size)
+int opt_copy_out(void *val, socklen_t *len, const void *v, size_t size)
 {
     socklen_t n = *len < size ? *len : (socklen_t)size;
     memcpy(val, v, n);
@@ -519,10 +518,8 @@ int tapir_sock_getopt(struct tapir_sock *s, int level, int name, void *val, sock
         return -EFAULT;
     if ((int)*len < 0)
         return -EINVAL;
-    if (level == IPPROTO_TCP && s->protocol == IPPROTO_TCP && name == TCP_NODELAY_OPT) {
-        v = s->nodelay;
-        return opt_copy_out(val, len, &v, sizeof(v));
-    }
+    if (level == IPPROTO_TCP && s->protocol == IPPROTO_TCP)
+        return tcp_sock_getopt(s, name, val, len);
     if (level == SOL_SOCKET && name == SO_LINGER) {
         struct linger l = {.l_onoff = s->linger_on, .l_linger = s->linger_s};
         return opt_copy_out(val, len, &l, sizeof(l));
@@ -534,6 +531,7 @@ int tapir_sock_getopt(struct tapir_sock *s, int level, int name, void *val, sock
     switch (name) {
     case SO_REUSEADDR: v = s->reuseaddr; break;
     case SO_BROADCAST: v = s->broadcast; break;
+    case SO_KEEPALIVE: v = s->tcp ? s->tcp->keepalive_on : 0; break;
     case SO_RCVBUF: v = (int)s->rcvbuf_bytes; break;
     case SO_SNDBUF: v = (int)s->sndbuf_bytes; break;
     case SO_ERROR: v = -sock_take_error(s); break;

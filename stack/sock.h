@@ -21,6 +21,8 @@ void sock_wake(struct tapir_sock *s);
 int sock_autobind(struct tapir_sock *s);
 int sock_take_error(struct tapir_sock *s);
 void sock_fill(struct sockaddr_in *sa, uint32_t addr, uint16_t port);
+/* getsockopt's copy: at most *len bytes of v, and *len set to what was copied. */
+int opt_copy_out(void *val, socklen_t *len, const void *v, size_t size);
 
 /* The errno a connected socket reports for an ICMP error (Linux's icmp_err_convert), or 0
  * for one that is ignored. */

@@ -28,6 +28,18 @@ void tapir_config_defaults(struct tapir_config *cfg)
     cfg->sock_sndbuf_bytes = 256 * 1024;
     cfg->tcp_msl_us = 30000000;        /* Linux's TIME_WAIT is 60 s: 2 * 30 s */
     cfg->tcp_challenge_ack_per_s = 1000; /* Linux's tcp_challenge_ack_limit */
+    cfg->tcp_rcvbuf_bytes = 4u << 20;  /* Linux's tcp_rmem grows to 6 MiB */
+    cfg->tcp_sndbuf_bytes = 4u << 20;  /* and tcp_wmem to 4 MiB */
+    cfg->tcp_rto_min_us = 200000;      /* Linux's TCP_RTO_MIN */
+    cfg->tcp_delack_us = 40000;        /* Linux's TCP_DELACK_MIN */
+    cfg->tcp_initial_cwnd_segments = 10;
+    cfg->tcp_congestion = "reno";
+    cfg->tcp_timestamps = true;
+    cfg->tcp_window_scaling = true;
+    cfg->tcp_sack = true;
+    cfg->tcp_keepalive_idle_us = 7200ull * 1000000;
+    cfg->tcp_keepalive_intvl_us = 75ull * 1000000;
+    cfg->tcp_keepalive_probes = 9;
 }
 
 static int config_check(const struct tapir_config *cfg)
@@ -38,6 +50,14 @@ static int config_check(const struct tapir_config *cfg)
         return -EINVAL;
     if (cfg->ipfrag_max_datagrams < 1 || cfg->arp_retries < 1 || cfg->arp_pending_total < 1 ||
         eth_is_group(cfg->mac))
+        return -EINVAL;
+    if (cfg->tcp_rcvbuf_bytes < 4096 || cfg->tcp_rcvbuf_bytes > (64u << 20) ||
+        cfg->tcp_sndbuf_bytes < 4096 || cfg->tcp_sndbuf_bytes > (64u << 20) ||
+        cfg->tcp_rto_min_us < 1000 || cfg->tcp_rto_min_us > TCP_RTO_MAX_US ||
+        cfg->tcp_delack_us > 500000 || cfg->tcp_initial_cwnd_segments < 1 ||
+        cfg->tcp_initial_cwnd_segments > 64 || !tcp_cc_find(cfg->tcp_congestion) ||
+        cfg->tcp_keepalive_probes < 1 || cfg->tcp_keepalive_idle_us < 1000000 ||
+        cfg->tcp_keepalive_intvl_us < 1000000)
         return -EINVAL;
     return 0;
 }

@@ -218,6 +218,17 @@ void ring_release(struct tapir_stack *st, struct tcp_ring *r)
 static void tcp_rexmit_fire(struct tapir_stack *st, struct tapir_timer *t);
 static void tcp_persist_fire(struct tapir_stack *st, struct tapir_timer *t);
 static void tcp_timewait_fire(struct tapir_stack *st, struct tapir_timer *t);
+static void tcp_delack_fire(struct tapir_stack *st, struct tapir_timer *t);
+static void tcp_keepalive_fire(struct tapir_stack *st, struct tapir_timer *t);
+
+static void tcp_stop_timers(struct tcp_conn *c)
+{
+    timer_cancel(c->st, &c->rexmit);
+    timer_cancel(c->st, &c->persist);
+    timer_cancel(c->st, &c->timewait);
+    timer_cancel(c->st, &c->delack);
+    timer_cancel(c->st, &c->keepalive);
+}
 
 struct tcp_conn *tcp_conn_new(struct tapir_stack *st)
 {
@@ -230,12 +241,17 @@ struct tcp_conn *tcp_conn_new(struct tapir_stack *st)
     c->rto_us = c->rto_base_us = TCP_RTO_INITIAL_US;
     c->snd_mss = TCP_DEFAULT_MSS;
     c->rcv_mss = (uint16_t)(st->cfg.mtu_bytes - 40u); /* RFC 9293 §3.7.1: MTU - 40 */
-    c->sndq.limit = st->cfg.sock_sndbuf_bytes / 2;
-    c->rcvq.limit = st->cfg.sock_rcvbuf_bytes / 2 < TCP_WINDOW_MAX
-                        ? st->cfg.sock_rcvbuf_bytes / 2 : TCP_WINDOW_MAX;
+    c->sndq.limit = st->cfg.tcp_sndbuf_bytes;
+    c->rcvq.limit = st->cfg.tcp_rcvbuf_bytes;
+    c->cc = tcp_cc_find(st->cfg.tcp_congestion);
+    c->keep_idle_us = st->cfg.tcp_keepalive_idle_us;
+    c->keep_intvl_us = st->cfg.tcp_keepalive_intvl_us;
+    c->keep_cnt = st->cfg.tcp_keepalive_probes;
     timer_init(&c->rexmit, tcp_rexmit_fire);
     timer_init(&c->persist, tcp_persist_fire);
     timer_init(&c->timewait, tcp_timewait_fire);
+    timer_init(&c->delack, tcp_delack_fire);
+    timer_init(&c->keepalive, tcp_keepalive_fire);
     st->stats.tcp.conns_allocated++;
     return c;
 }
@@ -243,9 +259,7 @@ struct tcp_conn *tcp_conn_new(struct tapir_stack *st)
 void tcp_conn_free(struct tcp_conn *c)
 {
     struct tapir_stack *st = c->st;
-    timer_cancel(st, &c->rexmit);
-    timer_cancel(st, &c->persist);
-    timer_cancel(st, &c->timewait);
+    tcp_stop_timers(c);
     tcp_hash_remove(c);
     ring_release(st, &c->sndq);
     ring_release(st, &c->rcvq);
@@ -258,8 +272,52 @@ void tcp_arm_rexmit(struct tcp_conn *c)
     timer_arm(c->st, &c->rexmit, c->st->now_us + c->rto_us);
 }
 
-/* RFC 9293 §3.8.1 and RFC 6298 §5: on a timeout, back off the RTO, send the oldest
- * unacknowledged segment again, and give up after a bounded number of tries. */
+void tcp_offer_options(struct tcp_conn *c)
+{
+    const struct tapir_config *cfg = &c->st->cfg;
+    c->ts_ok = cfg->tcp_timestamps;
+    c->sack_ok = cfg->tcp_sack;
+    c->ws_ok = cfg->tcp_window_scaling;
+    c->rcv_wscale = c->ws_ok ? tcp_choose_wscale(c->rcvq.limit) : 0;
+    c->ts_offset = tapir_rand32(c->st);
+}
+
+/* RFC 6298 §2: the first measurement sets SRTT = R, RTTVAR = R/2; each later one
+ * RTTVAR = 3/4 RTTVAR + 1/4 |SRTT - R'|, SRTT = 7/8 SRTT + 1/8 R'. Then
+ * RTO = SRTT + max(G, 4 RTTVAR), at least the configured minimum (§2.4), at most 60 s. */
+void tcp_rtt_sample(struct tcp_conn *c, uint64_t rtt_us)
+{
+    if (rtt_us == 0)
+        rtt_us = 1; /* below the clock's tick: SRTT 0 would read as "no measurement" */
+    if (!c->srtt_us) {
+        c->srtt_us = rtt_us;
+        c->rttvar_us = rtt_us / 2;
+    } else {
+        uint64_t delta = c->srtt_us > rtt_us ? c->srtt_us - rtt_us : rtt_us - c->srtt_us;
+        c->rttvar_us = (3 * c->rttvar_us + delta) / 4;
+        c->srtt_us = (7 * c->srtt_us + rtt_us) / 8;
+    }
+    c->rtt_last_us = rtt_us;
+    if (!c->rtt_min_us || rtt_us < c->rtt_min_us)
+        c->rtt_min_us = rtt_us;
+    uint64_t var = 4 * c->rttvar_us > TCP_RTO_GRANULARITY_US ? 4 * c->rttvar_us
+                                                               : TCP_RTO_GRANULARITY_US;
+    uint64_t rto = c->srtt_us + var;
+    if (rto < c->st->cfg.tcp_rto_min_us)
+        rto = c->st->cfg.tcp_rto_min_us;
+    c->rto_base_us = rto > TCP_RTO_MAX_US ? TCP_RTO_MAX_US : rto;
+    if (!c->retries)
+        c->rto_us = c->rto_base_us; /* a backed-off timer keeps its backoff until new data is
+                                     * acknowledged (tcp_process_ack) */
+}
+
+uint32_t tcp_ts_now(const struct tcp_conn *c)
+{
+    return (uint32_t)(c->st->now_us / 1000u) + c->ts_offset;
+}
+
+/* RFC 9293 §3.8.1 and RFC 6298 §5: on a timeout, back off the RTO (§5.5), send the oldest
+ * unacknowledged segment again (§5.4), and give up after a bounded number of tries. */
 static void tcp_rexmit_fire(struct tapir_stack *st, struct tapir_timer *t)
 {
     struct tcp_conn *c = CONN_OF(t, rexmit);
@@ -280,14 +338,27 @@ static void tcp_rexmit_fire(struct tapir_stack *st, struct tapir_timer *t)
     st->stats.tcp.retransmits++;
     c->retransmits++;
     char a[IP_STR_LEN];
-    tapir_trace(st, TAPIR_TRACE_TCP, "tcp %s:%u retransmit seq %u (try %u, rto %llu ms)",
+    tapir_trace(st, TAPIR_TRACE_TCP, "tcp %s:%u timeout: retransmit seq %u (try %u, rto %llu ms)",
                 ip_str(c->remote_addr, a), c->remote_port, c->snd_una - c->iss, c->retries,
                 (unsigned long long)(c->rto_us / 1000u));
-    /* RFC 6298 §5.4: retransmit the earliest segment not acknowledged. snd_nxt goes back to
-     * it, so what follows is sent again as ACKs come (go-back-N; congestion control, which
-     * would pace that, is issue 6's). */
-    c->snd_nxt = c->snd_una;
-    tcp_output_segments(c, 1);
+    if (syn) {
+        c->syn_lost = true; /* RFC 6298 §5.7 */
+        c->rtt_timing = false;
+        c->snd_nxt = c->iss;
+        tcp_output(c);
+        tcp_arm_rexmit(c);
+        return;
+    }
+    /* RFC 6298 §5.4: retransmit the earliest segment not acknowledged. Without SACK snd_nxt
+     * goes back to it, so what follows goes again in slow start as ACKs come (go-back-N);
+     * with SACK, tcp_cc_timeout starts a recovery that resends only the holes. */
+    tcp_cc_timeout(c);
+    if (c->sack_ok) {
+        tcp_output(c); /* the first hole, as cwnd (one segment) allows */
+    } else {
+        c->snd_nxt = c->snd_una;
+        tcp_output_segments(c, 1);
+    }
     tcp_arm_rexmit(c);
 }
 
@@ -300,8 +371,16 @@ static void tcp_persist_fire(struct tapir_stack *st, struct tapir_timer *t)
     struct tcp_conn *c = CONN_OF(t, persist);
     uint32_t in_flight = c->snd_nxt - c->snd_una;
     bool waiting = c->snd_una != c->snd_max || c->sndq.len > in_flight; /* in flight or unsent */
-    if (tcp_send_room(c) != 0 || !waiting)
-        return; /* the window opened (tcp_output runs on that ACK), or nothing is left */
+    if (!waiting)
+        return;
+    if (tcp_send_room(c) != 0) {
+        /* RFC 1122 §4.2.3.4: the override timeout. A window too small for the sender's SWS
+         * rule, with nothing in flight, gets what fits anyway. */
+        c->force_one = true;
+        tcp_output(c);
+        c->force_one = false;
+        return;
+    }
     st->stats.tcp.window_probes++;
     tcp_send_segment(c, c->snd_una - 1, TCP_ACK, 0, 0);
     if (c->persist_backoff < 8)
@@ -325,11 +404,62 @@ static void tcp_timewait_fire(struct tapir_stack *st, struct tapir_timer *t)
     tcp_done(CONN_OF(t, timewait), 0);
 }
 
+/* RFC 6298 §5.7: without a measurement, the RTO starts at 1 s, or 3 s if a SYN (ours or
+ * our SYN,ACK) was lost. Congestion control starts here, once the MSS is known. */
 void tcp_handshake_done(struct tcp_conn *c)
 {
-    c->rto_base_us = c->retries ? TCP_RTO_AFTER_SYN_LOSS_US : TCP_RTO_INITIAL_US;
+    if (!c->srtt_us)
+        c->rto_base_us = c->syn_lost ? TCP_RTO_AFTER_SYN_LOSS_US : TCP_RTO_INITIAL_US;
     c->rto_us = c->rto_base_us;
     c->retries = 0;
+    tcp_cc_init(c);
+    c->last_rx_us = c->st->now_us;
+    tcp_arm_keepalive(c);
+}
+
+/* RFC 1122 §4.2.3.2: the delayed ACK is due. */
+static void tcp_delack_fire(struct tapir_stack *st, struct tapir_timer *t)
+{
+    struct tcp_conn *c = CONN_OF(t, delack);
+    st->stats.tcp.delayed_acks++;
+    c->ack_now = true;
+    tcp_output(c);
+}
+
+/* RFC 1122 §4.2.3.6: after keep_idle_us of silence, probe every keep_intvl_us; keep_cnt
+ * probes unanswered and the connection is dead. Any segment from the peer restarts the
+ * count (tcp_input notes last_rx_us). */
+void tcp_arm_keepalive(struct tcp_conn *c)
+{
+    if (!c->keepalive_on || c->state == TCP_CLOSED || c->state == TCP_LISTEN ||
+        c->state == TCP_TIME_WAIT) {
+        timer_cancel(c->st, &c->keepalive);
+        return;
+    }
+    timer_arm(c->st, &c->keepalive, c->last_rx_us + c->keep_idle_us);
+}
+
+static void tcp_keepalive_fire(struct tapir_stack *st, struct tapir_timer *t)
+{
+    struct tcp_conn *c = CONN_OF(t, keepalive);
+    uint64_t idle = st->now_us - c->last_rx_us;
+    bool synced = c->state != TCP_SYN_SENT && c->state != TCP_SYN_RECEIVED;
+    /* Data in flight has the retransmission timer to watch it (as Linux's keepalive). */
+    if (!synced || c->snd_una != c->snd_max || idle < c->keep_idle_us) {
+        c->keep_probes = 0;
+        if (idle >= c->keep_idle_us)
+            c->last_rx_us = st->now_us; /* busy: look again a full idle time from now */
+        return tcp_arm_keepalive(c);
+    }
+    if (c->keep_probes >= c->keep_cnt) {
+        st->stats.tcp.keepalive_timeouts++;
+        return tcp_done(c, ETIMEDOUT);
+    }
+    /* The probe: an old sequence number and no data, which the peer must acknowledge. */
+    st->stats.tcp.keepalive_probes++;
+    c->keep_probes++;
+    tcp_send_segment(c, c->snd_una - 1, TCP_ACK, 0, 0);
+    timer_arm(st, &c->keepalive, st->now_us + c->keep_intvl_us);
 }
 
 /* RFC 9293 §3.10.7.4: TIME_WAIT lasts 2*MSL, restarted by a retransmitted FIN. */
@@ -337,8 +467,7 @@ void tcp_enter_time_wait(struct tcp_conn *c)
 {
     if (c->state != TCP_TIME_WAIT)
         tcp_set_state(c, TCP_TIME_WAIT);
-    timer_cancel(c->st, &c->rexmit);
-    timer_cancel(c->st, &c->persist);
+    tcp_stop_timers(c);
     timer_arm(c->st, &c->timewait, c->st->now_us + 2u * c->st->cfg.tcp_msl_us);
     /* Everything sent is acknowledged: TIME_WAIT keeps the record, not the buffers (the
      * receive ring only if the application has yet to read it). */
@@ -385,12 +514,9 @@ void tcp_child_established(struct tcp_conn *c)
 
 void tcp_done(struct tcp_conn *c, int err)
 {
-    struct tapir_stack *st = c->st;
     if (c->state != TCP_CLOSED)
         tcp_set_state(c, TCP_CLOSED);
-    timer_cancel(st, &c->rexmit);
-    timer_cancel(st, &c->persist);
-    timer_cancel(st, &c->timewait);
+    tcp_stop_timers(c);
     tcp_hash_remove(c);
     if (err && !c->error)
         c->error = err;
@@ -474,7 +600,7 @@ static void tcp_icmp_error(struct tapir_stack *st, const struct icmp_error *err)
 
 /* ---- What `ss -ti` would show ------------------------------------------------------------ */
 
-static void conn_info(const struct tcp_conn *c, struct tapir_conn_info *i)
+void tcp_conn_info(const struct tcp_conn *c, struct tapir_conn_info *i)
 {
     memset(i, 0, sizeof(*i));
     i->local_addr.s_addr = htonl(c->local_addr);
@@ -485,7 +611,7 @@ static void conn_info(const struct tcp_conn *c, struct tapir_conn_info *i)
     i->rto_us = c->rto_us;
     i->retries = c->retries;
     i->retransmits = c->retransmits;
-    i->snd_mss = c->snd_mss;
+    i->snd_mss = tcp_smss(c); /* what a segment carries, as Linux's mss_cache */
     i->rcv_mss = c->rcv_mss;
     i->snd_wnd = c->snd_wnd;
     i->rcv_wnd = tcp_rcv_window(c);
@@ -496,6 +622,30 @@ static void conn_info(const struct tcp_conn *c, struct tapir_conn_info *i)
     i->accept_queue = c->accept_count;
     i->syn_queue = c->syn_count;
     i->backlog = c->backlog;
+    i->srtt_us = c->srtt_us;
+    i->rttvar_us = c->rttvar_us;
+    i->rtt_min_us = c->rtt_min_us;
+    i->cwnd_bytes = c->cwnd;
+    i->ssthresh_bytes = c->ssthresh >= 0x7fffffffu ? 0 : c->ssthresh;
+    i->congestion = c->cc ? c->cc->name : "reno";
+    i->in_recovery = c->in_recovery;
+    i->sacked_bytes = c->sacked_bytes;
+    i->timestamps = c->ts_ok;
+    i->sack = c->sack_ok;
+    i->window_scaling = c->ws_ok;
+    i->snd_wscale = c->snd_wscale;
+    i->rcv_wscale = c->rcv_wscale;
+    i->bytes_sent = c->bytes_sent;
+    i->bytes_retrans = c->rexmit_bytes;
+    i->bytes_acked = c->bytes_acked_total;
+    i->bytes_received = c->bytes_received;
+    i->segs_out = c->segs_out;
+    i->segs_in = c->segs_in;
+    i->segs_retrans = c->rexmit_segs;
+    i->fast_retransmits = c->fast_retransmits;
+    i->last_data_recv_ms = c->last_rx_us ? (c->st->now_us - c->last_rx_us) / 1000u : 0;
+    i->keepalive = c->keepalive_on;
+    i->keepalive_probes = c->keep_probes;
 }
 
 void tapir_conns_each(const struct tapir_stack *st,
@@ -504,13 +654,13 @@ void tapir_conns_each(const struct tapir_stack *st,
     struct tapir_conn_info info;
     for (const struct tapir_sock *s = st->udp.all; s; s = s->all_next) {
         if (s->tcp && s->tcp->state == TCP_LISTEN) {
-            conn_info(s->tcp, &info);
+            tcp_conn_info(s->tcp, &info);
             fn(&info, arg);
         }
     }
     for (unsigned b = 0; b < TCP_CONN_BUCKETS; b++) {
         for (const struct tcp_conn *c = st->tcp.conns[b]; c; c = c->hash_next) {
-            conn_info(c, &info);
+            tcp_conn_info(c, &info);
             fn(&info, arg);
         }
     }
@@ -527,13 +677,23 @@ static void conn_print(const struct tapir_conn_info *i, void *arg)
                 i->accept_queue, i->backlog + 1, i->syn_queue);
         return;
     }
+    /* As `ss -ti`: one line for the connection, one for its internals. */
     fprintf(out,
-            "    %-12s %s:%u %s:%u  rto %llums retrans %u/%llu mss %u/%u wnd %u/%u"
-            " unacked %u unsent %u rcvq %u\n",
-            i->state, local, i->local_port, remote, i->remote_port,
-            (unsigned long long)(i->rto_us / 1000u), i->retries,
-            (unsigned long long)i->retransmits, i->snd_mss, i->rcv_mss, i->snd_wnd, i->rcv_wnd,
-            i->unacked_bytes, i->unsent_bytes, i->rcvq_bytes);
+            "    %-12s %s:%u %s:%u  unacked %u unsent %u rcvq %u\n"
+            "        %s%s%s%s rto:%.0f rtt:%.3f/%.3f minrtt:%.3f mss:%u rcvmss:%u cwnd:%u"
+            " ssthresh:%u snd_wnd:%u rcv_wnd:%u bytes_sent:%llu bytes_retrans:%llu"
+            " bytes_acked:%llu bytes_received:%llu segs_out:%llu segs_in:%llu"
+            " retrans:%u/%llu fast_retrans:%llu%s\n",
+            i->state, local, i->local_port, remote, i->remote_port, i->unacked_bytes,
+            i->unsent_bytes, i->rcvq_bytes, i->congestion, i->timestamps ? " ts" : "",
+            i->sack ? " sack" : "", i->window_scaling ? " wscale" : "", i->rto_us / 1000.0,
+            i->srtt_us / 1000.0, i->rttvar_us / 1000.0, i->rtt_min_us / 1000.0, i->snd_mss,
+            i->rcv_mss, i->cwnd_bytes, i->ssthresh_bytes, i->snd_wnd, i->rcv_wnd,
+            (unsigned long long)i->bytes_sent, (unsigned long long)i->bytes_retrans,
+            (unsigned long long)i->bytes_acked, (unsigned long long)i->bytes_received,
+            (unsigned long long)i->segs_out, (unsigned long long)i->segs_in, i->retries,
+            (unsigned long long)i->retransmits, (unsigned long long)i->fast_retransmits,
+            i->in_recovery ? " recovering" : "");
 }
 
 void tapir_conns_print(const struct tapir_stack *st, FILE *out)

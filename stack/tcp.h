@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <netinet/in.h>
+#include <sys/socket.h>
 #include <sys/types.h>
 
 #include "pkb.h"
@@ -16,14 +17,22 @@
 struct tapir_stack;
 struct tapir_sock;
 struct ip_in;
+struct tcp_cc_ops;
 
 #define TCP_HDR_MIN 20u
 #define TCP_HDR_MAX 60u
 #define TCP_DEFAULT_MSS 536u       /* RFC 9293 §3.7.1: assumed when no MSS option came */
-#define TCP_WINDOW_MAX 65535u      /* without window scaling (RFC 7323 is issue 6) */
+#define TCP_WINDOW_MAX 65535u      /* the window field; RFC 7323 scales it by 2^wscale */
+#define TCP_WSCALE_MAX 14u         /* RFC 7323 §2.3 */
+#define TCP_TS_LEN 12u             /* NOP, NOP, the timestamps option: on every segment */
+#define TCP_SACK_BLOCKS_MAX 4u     /* what fits in the option space (3 beside timestamps) */
+#define TCP_SCOREBOARD 32u         /* SACKed ranges the sender remembers (RFC 6675) */
+#define TCP_DUPTHRESH 3u           /* RFC 5681 §3.2, RFC 6675 §2 */
+#define TCP_PAWS_IDLE_US (24ull * 86400 * 1000000) /* RFC 7323 §5.5: TS.Recent expires */
 #define TCP_CONN_BUCKETS 1024u     /* 4-tuple hash buckets */
 #define TCP_OOO_RANGES 8u          /* out-of-order byte ranges kept per connection */
 #define TCP_RTO_INITIAL_US 1000000u /* RFC 6298 §2.1: 1 s before any measurement */
+#define TCP_RTO_GRANULARITY_US 1000u /* G of RFC 6298 §2: the timestamp clock's tick */
 #define TCP_RTO_AFTER_SYN_LOSS_US 3000000u /* RFC 6298 §5.7: 3 s once a SYN was lost */
 #define TCP_RTO_MAX_US 60000000u   /* RFC 6298 §2.5: a maximum of at least 60 s */
 #define TCP_RETRIES_MAX 15u        /* data: Linux's tcp_retries2, about 15 minutes */
@@ -31,9 +40,15 @@ struct ip_in;
 #define TCP_PERSIST_MIN_US 200000u
 #define TCP_PERSIST_MAX_US 60000000u
 
-/* TCP_NODELAY's value in <netinet/tcp.h>, which cannot be included with this header: its
- * enum of Linux's state names (TCP_ESTABLISHED, ...) would collide with ours. */
+/* Option names from <netinet/tcp.h>, which cannot be included with this header: its enum of
+ * Linux's state names (TCP_ESTABLISHED, ...) would collide with ours. */
 #define TCP_NODELAY_OPT 1
+#define TCP_KEEPIDLE_OPT 4
+#define TCP_KEEPINTVL_OPT 5
+#define TCP_KEEPCNT_OPT 6
+#define TCP_INFO_OPT 11
+#define TCP_QUICKACK_OPT 12
+#define TCP_CONGESTION_OPT 13
 
 /* Control bits. */
 #define TCP_FIN 0x01u
@@ -80,14 +95,25 @@ struct tcp_range {
     uint32_t start, end;
 };
 
+/* A SACK block (RFC 2018 §3): sequence numbers [start, end). */
+struct tcp_sack_block {
+    uint32_t start, end;
+};
+
 /* A parsed segment. */
 struct tcp_seg {
     uint32_t src, dst;          /* addresses, host order */
     uint16_t sport, dport;
     uint32_t seq, ack;
     uint8_t flags;
-    uint16_t wnd;
+    uint16_t wnd;               /* as sent: not yet scaled */
     uint16_t mss;               /* from the MSS option, 0 if none */
+    int8_t wscale;              /* the window scale option (SYN only), -1 if none */
+    bool sack_permitted;        /* SYN only */
+    bool has_ts;                /* RFC 7323 timestamps */
+    uint32_t tsval, tsecr;
+    uint8_t sack_count;
+    struct tcp_sack_block sack[TCP_SACK_BLOCKS_MAX];
     const uint8_t *data;        /* the payload */
     uint32_t len;               /* payload bytes */
 };
@@ -97,6 +123,12 @@ static inline uint32_t tcp_seg_len(const struct tcp_seg *seg)
 {
     return seg->len + ((seg->flags & TCP_SYN) ? 1u : 0u) + ((seg->flags & TCP_FIN) ? 1u : 0u);
 }
+
+/* CUBIC's state (RFC 9438 §4): where the last loss was, and the current epoch. */
+struct tcp_cubic_state {
+    uint32_t w_max, origin, w_est; /* bytes */
+    uint64_t epoch_us, k_us;
+};
 
 /* The transmission control block (RFC 9293 §3.3.1). */
 struct tcp_conn {
@@ -110,7 +142,7 @@ struct tcp_conn {
 
     /* Send sequence variables (RFC 9293 §3.3.1). */
     uint32_t iss, snd_una, snd_nxt, snd_max; /* snd_max: highest sequence sent */
-    uint32_t snd_wnd, snd_wl1, snd_wl2;
+    uint32_t snd_wnd, snd_wl1, snd_wl2; /* snd_wnd already scaled */
     uint32_t max_snd_wnd;         /* the largest window the peer offered (RFC 5961 §5) */
     uint16_t snd_mss;             /* the most data per segment the peer takes */
     /* Receive sequence variables. */
@@ -118,9 +150,17 @@ struct tcp_conn {
     uint32_t rcv_adv;             /* right edge of the window last advertised */
     uint16_t rcv_mss;             /* what we advertised */
 
+    /* Options agreed on the SYNs: window scaling and timestamps (RFC 7323), SACK (RFC 2018). */
+    bool ws_ok, ts_ok, sack_ok;
+    uint8_t snd_wscale, rcv_wscale; /* shift for the peer's windows; for ours */
+    uint32_t ts_offset;           /* RFC 7323 §5.4: our timestamp clock starts at random */
+    uint32_t ts_recent;           /* RFC 7323 §4.3: the TSval to echo */
+    uint64_t ts_recent_us;        /* when it was taken (PAWS forgets it after 24 days) */
+    uint32_t last_ack_sent;       /* Last.ACK.sent of RFC 7323 §4.3 */
+
     struct tcp_ring sndq;         /* from snd_una on: sent-unacknowledged, then unsent */
     struct tcp_ring rcvq;         /* in-order bytes for the application, then out-of-order */
-    struct tcp_range ooo[TCP_OOO_RANGES];
+    struct tcp_range ooo[TCP_OOO_RANGES]; /* most recently changed first (RFC 2018 §4) */
     unsigned ooo_count;
 
     bool fin_pending;             /* the application closed its side: FIN after the data */
@@ -128,16 +168,61 @@ struct tcp_conn {
     uint32_t fin_seq;
     bool fin_received;            /* the peer's FIN is in rcv_nxt */
     bool ack_now;                 /* an ACK must go out on the next tcp_output */
+    bool nodelay;                 /* TCP_NODELAY: no Nagle */
+    bool force_one;               /* the override timer fired: one segment goes regardless */
 
     struct tapir_timer rexmit;    /* retransmission, and SYN retries */
-    struct tapir_timer persist;   /* zero-window probes */
+    struct tapir_timer persist;   /* zero-window probes, and the SWS override (RFC 1122) */
     struct tapir_timer timewait;  /* 2*MSL in TIME_WAIT */
+    struct tapir_timer delack;    /* a delayed ACK (RFC 1122 §4.2.3.2) */
+    struct tapir_timer keepalive; /* RFC 1122 §4.2.3.6 */
+
+    /* Round-trip time and the retransmission timeout (RFC 6298). */
+    uint64_t srtt_us, rttvar_us;  /* 0 until the first measurement */
+    uint64_t rtt_last_us, rtt_min_us;
+    bool rtt_timing;              /* Karn: timing the segment ending at rtt_seq */
+    uint32_t rtt_seq;
+    uint64_t rtt_start_us;
     uint64_t rto_us;
-    uint64_t rto_base_us;         /* the RTO without backoff: 1 s, or 3 s after a lost SYN */
+    uint64_t rto_base_us;         /* the RTO without backoff */
+    bool syn_lost;                /* a SYN timed out: 3 s without a measurement (§5.7) */
     unsigned retries;             /* consecutive timeouts */
-    uint64_t retransmits;         /* timeouts over the connection's life */
     unsigned persist_backoff;
     uint64_t oow_ack_us;          /* when an unacceptable empty segment was last answered */
+
+    /* Congestion control (RFC 5681; the algorithm behind cc, tcp_cc.c) and loss recovery:
+     * NewReno (RFC 6582) without SACK, the scoreboard of RFC 6675 with it. */
+    const struct tcp_cc_ops *cc;
+    uint32_t cwnd, ssthresh;      /* bytes */
+    uint32_t bytes_acked;         /* RFC 3465 appropriate byte counting in avoidance */
+    unsigned dupacks;
+    bool in_recovery;
+    bool rto_recovery;            /* the recovery began with a timeout: all unSACKed is lost */
+    uint32_t recover;             /* snd_max when recovery (or an RTO) began */
+    uint32_t high_rxt;            /* RFC 6675 HighRxt: retransmitted up to here */
+    uint32_t rxt_mark;            /* snd_max when snd_una's hole was last retransmitted */
+    uint32_t pipe;                /* RFC 6675 SetPipe, kept current in recovery */
+    struct tcp_sack_block sacked[TCP_SCOREBOARD]; /* sorted, disjoint, above snd_una */
+    unsigned sacked_count;
+    uint32_t sacked_bytes;
+    uint64_t last_send_us;        /* for cwnd after idle (RFC 5681 §4.1) */
+    union {
+        struct tcp_cubic_state cubic;
+    } cc_state;
+
+    /* Delayed ACKs and keepalive. */
+    uint32_t rcv_seg_max_bytes;   /* the largest segment the peer has sent: its "full size" */
+    bool quickack;                /* TCP_QUICKACK: every segment acknowledged at once */
+    bool keepalive_on;
+    uint64_t keep_idle_us, keep_intvl_us;
+    unsigned keep_cnt, keep_probes;
+    uint64_t last_rx_us;
+
+    /* What `ss -ti` would show. */
+    uint64_t retransmits;         /* timeouts over the connection's life */
+    uint64_t rexmit_segs, fast_retransmits, rexmit_bytes;
+    uint64_t bytes_sent, bytes_acked_total, bytes_received;
+    uint64_t segs_out, segs_in;
 
     int error;                    /* why it ended: ECONNREFUSED, ECONNRESET, ETIMEDOUT */
     bool error_posted;            /* handed to the socket (reported once) */
@@ -176,6 +261,9 @@ void tcp_hash_add(struct tcp_conn *c);
 struct tcp_conn *tcp_lookup(struct tapir_stack *st, uint32_t local_addr, uint16_t local_port,
                             uint32_t remote_addr, uint16_t remote_port);
 uint32_t tcp_isn(struct tapir_stack *st, const struct tcp_conn *c);
+/* Before our SYN: the options the configuration lets us offer (window scale, timestamps,
+ * SACK-permitted), and a random start for our timestamp clock. */
+void tcp_offer_options(struct tcp_conn *c);
 /* Does a connection (one in TIME_WAIT, say, whose socket is gone) still use the port? */
 bool tcp_port_has_conns(struct tapir_stack *st, uint32_t addr, uint16_t port);
 /* The connection ends (CLOSED): timers stop, it leaves the hash, the socket learns err (0
@@ -208,6 +296,7 @@ void tcp_send_reset_for(struct tapir_stack *st, const struct tcp_seg *seg);
 void tcp_send_ack(struct tcp_conn *c);
 void tcp_arm_rexmit(struct tcp_conn *c);
 void tcp_arm_persist(struct tcp_conn *c);
+void tcp_arm_keepalive(struct tcp_conn *c);
 /* Bytes the peer's window still lets us send from snd_nxt: up to the edge it offered,
  * snd_wl2 + snd_wnd (0 when the window is shut or used up). */
 static inline uint32_t tcp_send_room(const struct tcp_conn *c)
@@ -215,8 +304,16 @@ static inline uint32_t tcp_send_room(const struct tcp_conn *c)
     uint32_t edge = c->snd_wl2 + c->snd_wnd;
     return seq_gt(edge, c->snd_nxt) ? edge - c->snd_nxt : 0;
 }
-/* The window we can offer now: free receive space, never shrinking what was offered. */
+/* The window we can offer now: free receive space, never shrinking what was offered, and
+ * growing only by a useful step (receiver SWS avoidance). */
 uint32_t tcp_rcv_window(const struct tcp_conn *c);
+uint8_t tcp_choose_wscale(uint32_t rcvbuf_bytes);
+/* Nagle and sender SWS avoidance: may n new bytes (of unsent queued) go now? */
+bool tcp_nagle_ok(const struct tcp_conn *c, uint32_t n, uint32_t unsent);
+/* PAWS (tcp_input.c): is the segment an old duplicate by its timestamp? */
+bool tcp_paws_reject(struct tcp_conn *c, const struct tcp_seg *seg);
+/* Delayed ACKs (tcp_input.c): may the ACK for in-order data just taken wait? */
+bool tcp_delack_ok(const struct tcp_conn *c, bool filled_hole);
 
 /* Socket glue: wakes the owner (tcp_sock.c); hands a finished handshake to its listener's
  * accept queue (tcp.c). */
@@ -236,6 +333,63 @@ ssize_t tcp_sock_recv(struct tapir_sock *s, void *buf, size_t len, int flags,
 short tcp_sock_events(const struct tapir_sock *s);
 int tcp_sock_shutdown(struct tapir_sock *s, int how);
 void tcp_sock_close(struct tapir_sock *s);
+/* Socket options at IPPROTO_TCP, and SO_KEEPALIVE. */
+int tcp_sock_setopt(struct tapir_sock *s, int name, int v);
+int tcp_sock_set_congestion(struct tapir_sock *s, const void *val, socklen_t len);
+int tcp_sock_getopt(struct tapir_sock *s, int name, void *val, socklen_t *len);
+int tcp_sock_keepalive(struct tapir_sock *s, bool on);
+/* What `ss -ti` shows (tcp.c), and the same as Linux's struct tcp_info (tcp_info.c, which
+ * alone includes <netinet/tcp.h>): writes at most cap bytes, returns the struct's size. */
+struct tapir_conn_info;
+void tcp_conn_info(const struct tcp_conn *c, struct tapir_conn_info *i);
+size_t tcp_info_fill(const struct tapir_conn_info *i, void *out, size_t cap);
 struct tapir_sock *sock_tcp_listener(struct tapir_stack *st, uint32_t addr, uint16_t port);
+
+/* The most data a segment carries: the peer's MSS less our timestamps option (RFC 6691). */
+static inline uint16_t tcp_smss(const struct tcp_conn *c)
+{
+    return (uint16_t)(c->snd_mss - (c->ts_ok ? TCP_TS_LEN : 0u));
+}
+
+/* Round-trip time (tcp.c): a measurement updates SRTT, RTTVAR and the RTO (RFC 6298 §2). */
+void tcp_rtt_sample(struct tcp_conn *c, uint64_t rtt_us);
+/* Our timestamp clock (RFC 7323 §5.4): milliseconds, from a per-connection random start. */
+uint32_t tcp_ts_now(const struct tcp_conn *c);
+
+/* Congestion control (tcp_cc.c). An algorithm decides how cwnd grows in congestion
+ * avoidance and where ssthresh falls; slow start and recovery are shared. */
+struct tcp_cc_ops {
+    const char *name;
+    void (*init)(struct tcp_conn *c);
+    void (*cong_avoid)(struct tcp_conn *c, uint32_t acked_bytes);
+    uint32_t (*ssthresh)(struct tcp_conn *c); /* a loss: the new ssthresh */
+    void (*restart)(struct tcp_conn *c);      /* optional: sending again after idle */
+};
+/* "reno" or "cubic"; NULL for a name we do not have. */
+const struct tcp_cc_ops *tcp_cc_find(const char *name);
+uint32_t tcp_initial_window(const struct tcp_conn *c);
+void tcp_cc_init(struct tcp_conn *c);
+void tcp_cc_before_send(struct tcp_conn *c);
+uint32_t tcp_cwnd_room(const struct tcp_conn *c);
+/* An ACK moved snd_una by acked bytes, with flight_before bytes outstanding before it. */
+void tcp_cc_ack(struct tcp_conn *c, uint32_t acked, uint32_t flight_before);
+/* After any ACK (the scoreboard is current): recovery's bookkeeping. */
+void tcp_cc_after_ack(struct tcp_conn *c);
+void tcp_cc_dupack(struct tcp_conn *c);
+void tcp_cc_timeout(struct tcp_conn *c);
+void tcp_retransmit(struct tcp_conn *c, uint32_t seq, uint32_t len);
+
+/* SACK (tcp_sack.c). */
+unsigned tcp_sack_blocks_out(const struct tcp_conn *c, struct tcp_sack_block *out, unsigned max);
+/* Takes in a segment's SACK blocks; true if any byte was newly SACKed. */
+bool tcp_sack_update(struct tcp_conn *c, const struct tcp_seg *seg);
+void tcp_sack_advance(struct tcp_conn *c); /* snd_una moved: forget what is below it */
+void tcp_sack_clear(struct tcp_conn *c);
+uint32_t tcp_sack_high(const struct tcp_conn *c);
+bool tcp_sack_is_lost(const struct tcp_conn *c, uint32_t seq);
+uint32_t tcp_sack_pipe(const struct tcp_conn *c);
+uint32_t tcp_sack_next_hole(const struct tcp_conn *c, bool lost_only, uint32_t max_len,
+                            uint32_t *seq);
+uint32_t tcp_sack_skip(const struct tcp_conn *c, uint32_t seq, uint32_t *room);
 
 #endif

@@ -21,10 +21,13 @@ static void tcp_drop(struct tapir_stack *st, struct pkb *p, uint64_t *counter, c
 }
 
 /* RFC 9293 §3.1-§3.2: options are a kind byte, then (except EOL and NOP) a length covering
- * kind and length. Only MSS is used here; unknown kinds are skipped by their length, and a
- * malformed list ends the parse (the segment is still good). */
+ * kind and length. MSS, window scale and SACK-permitted (SYN only, as RFC 7323 §2.2 and
+ * RFC 2018 §2 say), timestamps and SACK blocks are read; an option of the wrong length is
+ * ignored, unknown kinds are skipped by their length, and a malformed list ends the parse
+ * (the segment is still good). */
 static void tcp_parse_options(const uint8_t *o, size_t len, struct tcp_seg *seg)
 {
+    bool syn = seg->flags & TCP_SYN;
     size_t i = 0;
     while (i < len) {
         uint8_t kind = o[i];
@@ -36,9 +39,27 @@ static void tcp_parse_options(const uint8_t *o, size_t len, struct tcp_seg *seg)
         }
         if (i + 1 >= len || o[i + 1] < 2 || i + o[i + 1] > len)
             break;
-        if (kind == 2 && o[i + 1] == 4)
-            seg->mss = get_be16(o + i + 2);
-        i += o[i + 1];
+        uint8_t olen = o[i + 1];
+        const uint8_t *v = o + i + 2;
+        if (kind == 2 && olen == 4 && syn)
+            seg->mss = get_be16(v);
+        else if (kind == 3 && olen == 3 && syn)
+            seg->wscale = (int8_t)(v[0] > TCP_WSCALE_MAX ? TCP_WSCALE_MAX : v[0]); /* §2.3 */
+        else if (kind == 4 && olen == 2 && syn)
+            seg->sack_permitted = true;
+        else if (kind == 8 && olen == 10) {
+            seg->has_ts = true;
+            seg->tsval = get_be32(v);
+            seg->tsecr = get_be32(v + 4);
+        } else if (kind == 5 && olen >= 10 && (olen - 2) % 8 == 0 && !syn) {
+            unsigned n = (olen - 2u) / 8u;
+            for (unsigned k = 0; k < n && seg->sack_count < TCP_SACK_BLOCKS_MAX; k++) {
+                seg->sack[seg->sack_count].start = get_be32(v + 8 * k);
+                seg->sack[seg->sack_count].end = get_be32(v + 8 * k + 4);
+                seg->sack_count++;
+            }
+        }
+        i += olen;
     }
 }
 
@@ -66,7 +87,7 @@ static bool tcp_parse(struct tapir_stack *st, struct pkb *p, const struct ip_in 
     *seg = (struct tcp_seg){
         .src = ip->src, .dst = ip->dst, .sport = get_be16(h), .dport = get_be16(h + 2),
         .seq = get_be32(h + 4), .ack = get_be32(h + 8), .flags = h[13] & 0x3fu,
-        .wnd = get_be16(h + 14), .data = h + hdr_len, .len = p->len - hdr_len,
+        .wnd = get_be16(h + 14), .data = h + hdr_len, .len = p->len - hdr_len, .wscale = -1,
     };
     tcp_parse_options(h + TCP_HDR_MIN, hdr_len - TCP_HDR_MIN, seg);
     return true;
@@ -76,12 +97,16 @@ static void tcp_trace_in(struct tapir_stack *st, const struct tcp_seg *seg)
 {
     if (!tapir_tracing(st, TAPIR_TRACE_TCP))
         return;
-    char a[IP_STR_LEN];
-    tapir_trace(st, TAPIR_TRACE_TCP, "tcp in %s:%u > :%u %s%s%s%s%s seq %u ack %u win %u len %u",
+    char a[IP_STR_LEN], sack[TCP_SACK_BLOCKS_MAX * 24 + 8] = "";
+    size_t n = 0;
+    for (unsigned i = 0; i < seg->sack_count; i++) /* relative to the ACK, as tcpdump shows */
+        n += (size_t)snprintf(sack + n, sizeof(sack) - n, "%s%u-%u", i ? "," : " sack ",
+                              seg->sack[i].start - seg->ack, seg->sack[i].end - seg->ack);
+    tapir_trace(st, TAPIR_TRACE_TCP, "tcp in %s:%u > :%u %s%s%s%s%s seq %u ack %u win %u len %u%s",
                 ip_str(seg->src, a), seg->sport, seg->dport, (seg->flags & TCP_SYN) ? "S" : "",
                 (seg->flags & TCP_FIN) ? "F" : "", (seg->flags & TCP_RST) ? "R" : "",
                 (seg->flags & TCP_PSH) ? "P" : "", (seg->flags & TCP_ACK) ? "." : "", seg->seq,
-                seg->ack, seg->wnd, seg->len);
+                seg->ack, seg->wnd, seg->len, sack);
 }
 
 /* The MSS we may send with: what the peer asked for (536 without the option, RFC 9293
@@ -92,6 +117,46 @@ static uint16_t tcp_peer_mss(const struct tcp_conn *c, const struct tcp_seg *seg
     if (mss > c->rcv_mss)
         mss = c->rcv_mss;
     return mss < 64 ? 64 : mss; /* a silly small MSS would make a segment per few bytes */
+}
+
+/* The peer's window from a segment: scaled, except on a SYN (RFC 7323 §2.2). */
+static uint32_t tcp_seg_wnd(const struct tcp_conn *c, const struct tcp_seg *seg)
+{
+    if (seg->flags & TCP_SYN)
+        return seg->wnd;
+    return (uint32_t)seg->wnd << (c->ws_ok ? c->snd_wscale : 0);
+}
+
+/* The options agreed on a SYN: what we offered (c's flags) and the peer's SYN offered too.
+ * Window scaling works only if both ends sent the option (RFC 7323 §2.2). */
+static void tcp_negotiate(struct tcp_conn *c, const struct tcp_seg *seg)
+{
+    c->ts_ok = c->ts_ok && seg->has_ts;
+    c->sack_ok = c->sack_ok && seg->sack_permitted;
+    c->ws_ok = c->ws_ok && seg->wscale >= 0;
+    c->snd_wscale = c->ws_ok ? (uint8_t)seg->wscale : 0;
+    if (!c->ws_ok)
+        c->rcv_wscale = 0;
+    if (c->ts_ok) {
+        c->ts_recent = seg->tsval;
+        c->ts_recent_us = c->st->now_us;
+    }
+}
+
+/* An ACK of new data gives a round-trip measurement: from the echoed timestamp (RFC 7323
+ * §4.1, good even for a retransmission), else from the one segment being timed (Karn). */
+static void tcp_ack_rtt(struct tcp_conn *c, const struct tcp_seg *seg)
+{
+    if (c->ts_ok && seg->has_ts && seg->tsecr) {
+        uint32_t ms = tcp_ts_now(c) - seg->tsecr;
+        if (ms < 600000u) /* a sane echo: under ten minutes old */
+            tcp_rtt_sample(c, (uint64_t)ms * 1000u);
+        return;
+    }
+    if (c->rtt_timing && seq_ge(seg->ack, c->rtt_seq)) {
+        c->rtt_timing = false;
+        tcp_rtt_sample(c, c->st->now_us - c->rtt_start_us);
+    }
 }
 
 /* RFC 5961 §7: challenge ACKs are rate limited (Linux: 1000 a second; here per stack). */
@@ -146,6 +211,15 @@ static void tcp_listen_input(struct tapir_stack *st, struct tapir_sock *ls, cons
     c->rcv_nxt = c->rcv_adv = seg->seq + 1;
     c->iss = tcp_isn(st, c);
     c->snd_una = c->snd_nxt = c->snd_max = c->iss;
+    c->recover = c->iss;
+    c->nodelay = l->nodelay;
+    c->cc = l->cc;
+    c->keepalive_on = l->keepalive_on;
+    c->keep_idle_us = l->keep_idle_us;
+    c->keep_intvl_us = l->keep_intvl_us;
+    c->keep_cnt = l->keep_cnt;
+    tcp_offer_options(c);
+    tcp_negotiate(c, seg);
     c->snd_wnd = seg->wnd;
     c->max_snd_wnd = seg->wnd;
     c->snd_wl1 = seg->seq;
@@ -188,6 +262,7 @@ static void tcp_syn_sent_input(struct tcp_conn *c, const struct tcp_seg *seg)
     c->irs = seg->seq;
     c->rcv_nxt = c->rcv_adv = seg->seq + 1;
     c->snd_mss = tcp_peer_mss(c, seg);
+    tcp_negotiate(c, seg);
     c->snd_wnd = seg->wnd;
     c->max_snd_wnd = seg->wnd;
     c->snd_wl1 = seg->seq;
@@ -201,6 +276,7 @@ static void tcp_syn_sent_input(struct tcp_conn *c, const struct tcp_seg *seg)
         return;
     }
     c->snd_una = seg->ack;
+    tcp_ack_rtt(c, seg);
     tcp_handshake_done(c);
     tcp_set_state(c, TCP_ESTABLISHED);
     c->ack_now = true; /* <SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK>, with any data queued */
@@ -248,7 +324,8 @@ static bool tcp_seq_acceptable(const struct tcp_conn *c, const struct tcp_seg *s
            (seq_ge(last, c->rcv_nxt) && seq_lt(last, end));
 }
 
-/* Records out-of-order bytes [start, end) (offsets from rcv_nxt), merging ranges that touch. */
+/* Records out-of-order bytes [start, end) (offsets from rcv_nxt), merging ranges that touch,
+ * and puts the result first. */
 static bool tcp_ooo_add(struct tcp_conn *c, uint32_t start, uint32_t end)
 {
     struct tcp_range r = {start, end};
@@ -265,9 +342,10 @@ static bool tcp_ooo_add(struct tcp_conn *c, uint32_t start, uint32_t end)
     }
     if (n == TCP_OOO_RANGES)
         return false;
-    keep[n++] = r;
-    memcpy(c->ooo, keep, n * sizeof(keep[0]));
-    c->ooo_count = n;
+    /* The newest range goes first: RFC 2018 §4's order for the SACK blocks. */
+    c->ooo[0] = r;
+    memcpy(c->ooo + 1, keep, n * sizeof(keep[0]));
+    c->ooo_count = n + 1;
     return true;
 }
 
@@ -287,7 +365,9 @@ static uint32_t tcp_ooo_advance(struct tcp_conn *c, uint32_t n)
             }
             if (c->ooo[i].end > edge)
                 edge = c->ooo[i].end;
-            c->ooo[i] = c->ooo[--c->ooo_count];
+            /* Close the gap in place: the ranges keep their newest-first order (RFC 2018 §4). */
+            c->ooo_count--;
+            memmove(&c->ooo[i], &c->ooo[i + 1], (c->ooo_count - i) * sizeof(c->ooo[0]));
             grew = true;
         }
     }
@@ -296,6 +376,27 @@ static uint32_t tcp_ooo_advance(struct tcp_conn *c, uint32_t n)
         c->ooo[i].end -= edge;
     }
     return edge - n;
+}
+
+bool tcp_delack_ok(const struct tcp_conn *c, bool filled_hole)
+{
+    if (c->quickack || filled_hole || c->ooo_count)
+        return false; /* RFC 5681 §4.2: a hole filled, or one left: ACK at once */
+    /* RFC 1122 §4.2.3.2 / RFC 5681 §4.2: at least every second full-sized segment. */
+    return c->rcv_nxt - c->last_ack_sent < 2u * c->rcv_seg_max_bytes;
+}
+
+/* In-order data arrived: acknowledge now, or within the delayed-ACK time. */
+static void tcp_ack_decision(struct tcp_conn *c, uint32_t len, bool filled_hole)
+{
+    if (len > c->rcv_seg_max_bytes)
+        c->rcv_seg_max_bytes = len > c->rcv_mss ? c->rcv_mss : len; /* the peer's segment size */
+    if (!tcp_delack_ok(c, filled_hole)) {
+        c->ack_now = true;
+        return;
+    }
+    if (!timer_armed(&c->delack))
+        timer_arm(c->st, &c->delack, c->st->now_us + c->st->cfg.tcp_delack_us);
 }
 
 /* Seventh: the text. Data lands in the receive ring at its offset from rcv_nxt; in-order
@@ -309,9 +410,9 @@ static bool tcp_receive_text(struct tcp_conn *c, uint32_t seq, const uint8_t *da
     uint32_t base = c->rcvq.len;     /* in-order bytes already held */
     if (len == 0)
         return off == 0; /* a bare ACK is not acknowledged (that would look like a dup ACK) */
-    c->ack_now = true;   /* data: an immediate ACK (delayed ACKs are issue 6's) */
     if (ring_write_at(st, &c->rcvq, base + off, data, len) < 0) {
         st->stats.tcp.drop_rcvbuf++;
+        c->ack_now = true;
         return false;
     }
     if (off > 0) {
@@ -319,14 +420,43 @@ static bool tcp_receive_text(struct tcp_conn *c, uint32_t seq, const uint8_t *da
             st->stats.tcp.drop_ooo_full++;
         else
             st->stats.tcp.rx_out_of_order++;
+        c->ack_now = true; /* RFC 5681 §4.2: out of order: a duplicate ACK at once */
         return false;
     }
+    bool had_hole = c->ooo_count > 0;
     uint32_t gained = len + tcp_ooo_advance(c, len);
     c->rcvq.len += gained;
     c->rcv_nxt += gained;
+    c->bytes_received += gained;
     st->stats.tcp.rx_bytes += gained;
+    tcp_ack_decision(c, len, had_hole);
     tcp_wake(c);
     return gained >= len; /* the segment's own end is in order */
+}
+
+/* RFC 5681 §2's duplicate ACK: data outstanding, none carried, no SYN or FIN, the same
+ * cumulative ACK, and the same window. With SACK (RFC 6675 §2) it must SACK something new
+ * instead: a duplicated or reordered plain ACK then says nothing about loss. */
+static bool tcp_is_dupack(const struct tcp_conn *c, const struct tcp_seg *seg, uint32_t wnd,
+                          bool sack_news)
+{
+    if (seg->ack != c->snd_una || c->snd_una == c->snd_max || (seg->flags & TCP_SYN))
+        return false;
+    /* With SACK, new SACK information means a segment left the network, even on a segment
+     * that carries data (when data flows both ways, the pure ACKs that follow only repeat
+     * it): the scoreboard, not the kind of segment, drives loss detection. */
+    if (c->sack_ok)
+        return sack_news;
+    return !seg->len && !(seg->flags & TCP_FIN) && wnd == c->snd_wnd;
+}
+
+static void tcp_trace_window(struct tcp_conn *c, uint32_t wnd)
+{
+    if (!tapir_tracing(c->st, TAPIR_TRACE_TCP))
+        return;
+    char a[IP_STR_LEN];
+    tapir_trace(c->st, TAPIR_TRACE_TCP, "tcp %s:%u window %u -> %u", ip_str(c->remote_addr, a),
+                c->remote_port, c->snd_wnd, wnd);
 }
 
 /* Fifth: the ACK field, in the states where our SYN has been acknowledged. */
@@ -340,31 +470,44 @@ static bool tcp_process_ack(struct tcp_conn *c, const struct tcp_seg *seg)
         tcp_challenge_ack(c);
         return false;
     }
+    uint32_t wnd = tcp_seg_wnd(c, seg);
+    bool sack_news = c->sack_ok && seg->sack_count && tcp_sack_update(c, seg);
     bool advanced = seq_gt(seg->ack, c->snd_una);
     if (advanced) {
+        uint32_t flight_before = c->snd_max - c->snd_una;
         uint32_t acked = seg->ack - c->snd_una;
         if (c->snd_una == c->iss)
             acked--; /* the SYN's sequence number carries no byte of the ring */
         uint32_t data_acked = acked < c->sndq.len ? acked : c->sndq.len; /* (the FIN's neither) */
         ring_consume(&c->sndq, data_acked);
+        c->bytes_acked_total += data_acked;
+        tcp_ack_rtt(c, seg);
         c->snd_una = seg->ack;
         if (seq_lt(c->snd_nxt, c->snd_una))
             c->snd_nxt = c->snd_una;
+        if (c->sack_ok)
+            tcp_sack_advance(c);
         c->retries = 0;
         c->rto_us = c->rto_base_us; /* the backoff ends with new data acknowledged */
         if (c->snd_una == c->snd_max)
             timer_cancel(st, &c->rexmit);
         else
             tcp_arm_rexmit(c);
+        if (c->cwnd)
+            tcp_cc_ack(c, acked, flight_before);
         if (data_acked)
             tcp_wake(c); /* room in the send ring */
+    } else if (c->cwnd && tcp_is_dupack(c, seg, wnd, sack_news)) {
+        tcp_cc_dupack(c);
     }
     /* The window update rule (RFC 9293 §3.10.7.4): take the window from the newest segment;
      * and, as Linux's tcp_may_update_window, from any that acknowledges new data (a
      * retransmission may carry an older SEG.SEQ with the newest ACK and window). */
     if (advanced || seq_lt(c->snd_wl1, seg->seq) ||
         (c->snd_wl1 == seg->seq && seq_le(c->snd_wl2, seg->ack))) {
-        c->snd_wnd = seg->wnd;
+        if (wnd != c->snd_wnd)
+            tcp_trace_window(c, wnd);
+        c->snd_wnd = wnd;
         c->snd_wl1 = seg->seq;
         c->snd_wl2 = seg->ack;
         if (c->snd_wnd > c->max_snd_wnd)
@@ -376,6 +519,8 @@ static bool tcp_process_ack(struct tcp_conn *c, const struct tcp_seg *seg)
                 tcp_arm_rexmit(c); /* data in flight again has a timer again */
         }
     }
+    if (c->cwnd)
+        tcp_cc_after_ack(c);
     if (c->snd_wnd == 0 && seg->ack == c->snd_una)
         c->retries = 0; /* a probe answered: the peer is there, only its window is shut */
     return true;
@@ -473,7 +618,7 @@ static enum ack_next tcp_ack_state_step(struct tcp_conn *c, const struct tcp_seg
         }
         tcp_handshake_done(c);
         tcp_set_state(c, TCP_ESTABLISHED);
-        c->snd_wnd = seg->wnd;
+        c->snd_wnd = tcp_seg_wnd(c, seg);
         c->snd_wl1 = seg->seq;
         c->snd_wl2 = seg->ack;
         if (c->listener)
@@ -513,6 +658,33 @@ static enum ack_next tcp_ack_state_step(struct tcp_conn *c, const struct tcp_seg
     }
 }
 
+/* RFC 7323 §5.3 R1 (PAWS): with timestamps on, a segment whose TSval is older than
+ * TS.Recent is an old duplicate from an earlier wrap of the sequence space. A RST is exempt
+ * (§5.3 R1 leaves it to the sequence check), and a TS.Recent idle over 24 days is stale
+ * (§5.5). */
+bool tcp_paws_reject(struct tcp_conn *c, const struct tcp_seg *seg)
+{
+    if (!c->ts_ok || !seg->has_ts || (seg->flags & TCP_RST) || !seq_lt(seg->tsval, c->ts_recent))
+        return false;
+    if (c->st->now_us - c->ts_recent_us > TCP_PAWS_IDLE_US) {
+        c->ts_recent = seg->tsval;
+        c->ts_recent_us = c->st->now_us;
+        return false;
+    }
+    return true;
+}
+
+/* RFC 7323 §4.3 (2): TS.Recent follows the segment that would be acknowledged next, so the
+ * echo measures the whole round trip, delayed ACKs and all. */
+static void tcp_ts_recent_update(struct tcp_conn *c, const struct tcp_seg *seg)
+{
+    if (c->ts_ok && seg->has_ts && seq_le(seg->seq, c->last_ack_sent) &&
+        seq_ge(seg->tsval, c->ts_recent)) {
+        c->ts_recent = seg->tsval;
+        c->ts_recent_us = c->st->now_us;
+    }
+}
+
 static void tcp_established_input(struct tcp_conn *c, struct tcp_seg *seg)
 {
     struct tapir_stack *st = c->st;
@@ -524,6 +696,12 @@ static void tcp_established_input(struct tcp_conn *c, struct tcp_seg *seg)
          * §3.5 figure 8), as if the SYN had been trimmed off as old. */
         seg->seq++;
         seg->flags &= (uint8_t)~TCP_SYN;
+    }
+    if (tcp_paws_reject(c, seg)) {
+        st->stats.tcp.drop_paws++;
+        if (!(seg->flags & TCP_RST) && !tcp_oow_ack_limited(c, seg))
+            tcp_send_ack(c); /* RFC 7323 §5.3 R1: an ACK, and drop it */
+        return;
     }
     if (!tcp_seq_acceptable(c, seg, wnd)) {
         if (c->state == TCP_SYN_RECEIVED && (seg->flags & TCP_SYN) && seg->seq == c->irs) {
@@ -537,6 +715,10 @@ static void tcp_established_input(struct tcp_conn *c, struct tcp_seg *seg)
             tcp_send_ack(c);
         return;
     }
+    tcp_ts_recent_update(c, seg);
+    c->last_rx_us = st->now_us; /* the peer is alive: keepalive starts counting again */
+    c->keep_probes = 0;
+    c->segs_in++;
     /* Trim to the window: bytes before rcv_nxt were had already, bytes past the window
      * cannot be taken (and a FIN after them is not yet for us). */
     uint32_t seq = seg->seq;

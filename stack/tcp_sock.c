@@ -33,18 +33,22 @@ int tcp_sock_open(struct tapir_sock *s)
         return -ENOMEM;
     c->sock = s;
     s->tcp = c;
+    /* As Linux's getsockopt: SO_RCVBUF and SO_SNDBUF read twice what the data may use. */
+    s->rcvbuf_bytes = 2u * s->st->cfg.tcp_rcvbuf_bytes;
+    s->sndbuf_bytes = 2u * s->st->cfg.tcp_sndbuf_bytes;
     return 0;
 }
 
 /* The connection's buffers follow the socket's SO_RCVBUF and SO_SNDBUF (half of each, the
- * other half being Linux's bookkeeping allowance), the window never above 64 KiB yet. */
+ * other half being Linux's bookkeeping allowance). The window scale is fixed on the SYN, so
+ * a buffer grown later offers at most 65535 << wscale. */
 void tcp_sock_buffers(struct tapir_sock *s)
 {
     struct tcp_conn *c = s->tcp;
     if (!c)
         return;
     c->sndq.limit = s->sndbuf_bytes / 2 > c->sndq.len ? s->sndbuf_bytes / 2 : c->sndq.len;
-    uint32_t r = s->rcvbuf_bytes / 2 < TCP_WINDOW_MAX ? s->rcvbuf_bytes / 2 : TCP_WINDOW_MAX;
+    uint32_t r = s->rcvbuf_bytes / 2;
     c->rcvq.limit = r > c->rcvq.len ? r : c->rcvq.len;
 }
 
@@ -112,6 +116,7 @@ int tcp_sock_accept(struct tapir_sock *s, struct tapir_sock **out, struct sockad
     ns->rcvbuf_bytes = s->rcvbuf_bytes;
     ns->sndbuf_bytes = s->sndbuf_bytes;
     ns->nodelay = s->nodelay;
+    c->nodelay = s->nodelay;
     if (peer)
         sock_fill(peer, c->remote_addr, c->remote_port);
     tcp_wake(c); /* posts an error that came before accept (a reset) */
@@ -130,6 +135,17 @@ static void tcp_reset_for_open(struct tcp_conn *c)
     c->error_posted = false;
     c->retries = 0;
     c->rto_us = c->rto_base_us = TCP_RTO_INITIAL_US;
+    c->srtt_us = c->rttvar_us = c->rtt_min_us = c->rtt_last_us = 0;
+    c->rtt_timing = c->syn_lost = false;
+    c->cwnd = 0; /* congestion control starts with the handshake's end */
+    c->in_recovery = false;
+    c->dupacks = 0;
+    c->max_snd_wnd = 0;
+    c->rcv_seg_max_bytes = 0;
+    c->last_send_us = 0;
+    tcp_sack_clear(c);
+    c->retransmits = c->rexmit_segs = c->fast_retransmits = c->rexmit_bytes = 0;
+    c->bytes_sent = c->bytes_acked_total = c->bytes_received = c->segs_out = c->segs_in = 0;
 }
 
 int tcp_sock_connect(struct tapir_sock *s, const struct sockaddr_in *sa)
@@ -169,7 +185,9 @@ int tcp_sock_connect(struct tapir_sock *s, const struct sockaddr_in *sa)
     s->connected = true;
     c->iss = tcp_isn(st, c);
     c->snd_una = c->snd_nxt = c->snd_max = c->iss;
+    c->recover = c->iss;
     c->snd_wnd = 0;
+    tcp_offer_options(c);
     c->rcv_nxt = c->rcv_adv = 0;
     tcp_hash_add(c);
     tcp_set_state(c, TCP_SYN_SENT);
@@ -382,4 +400,117 @@ void tcp_sock_close(struct tapir_sock *s)
     tcp_close_send(c);
     if (c->state == TCP_FIN_WAIT_2)
         tcp_orphan_fin_wait_2(c);
+}
+
+/* ---- Options ---------------------------------------------------------------------------- */
+
+#define TCP_KEEP_MAX_S 32767 /* Linux's MAX_TCP_KEEPIDLE and MAX_TCP_KEEPINTVL */
+#define TCP_KEEPCNT_MAX 127  /* Linux's MAX_TCP_KEEPCNT */
+
+int tcp_sock_keepalive(struct tapir_sock *s, bool on)
+{
+    struct tcp_conn *c = s->tcp;
+    if (!c)
+        return 0;
+    c->keepalive_on = on;
+    c->keep_probes = 0;
+    if (on && !c->last_rx_us)
+        c->last_rx_us = s->st->now_us;
+    tcp_arm_keepalive(c);
+    return 0;
+}
+
+int tcp_sock_setopt(struct tapir_sock *s, int name, int v)
+{
+    struct tcp_conn *c = s->tcp;
+    switch (name) {
+    case TCP_NODELAY_OPT:
+        s->nodelay = v != 0;
+        if (c) {
+            c->nodelay = s->nodelay;
+            tcp_output(c); /* as Linux: what Nagle held goes now */
+        }
+        return 0;
+    case TCP_KEEPIDLE_OPT:
+    case TCP_KEEPINTVL_OPT:
+        if (v < 1 || v > TCP_KEEP_MAX_S)
+            return -EINVAL;
+        if (c && name == TCP_KEEPIDLE_OPT)
+            c->keep_idle_us = (uint64_t)v * 1000000u;
+        else if (c)
+            c->keep_intvl_us = (uint64_t)v * 1000000u;
+        if (c)
+            tcp_arm_keepalive(c);
+        return 0;
+    case TCP_KEEPCNT_OPT:
+        if (v < 1 || v > TCP_KEEPCNT_MAX)
+            return -EINVAL;
+        if (c)
+            c->keep_cnt = (unsigned)v;
+        return 0;
+    case TCP_QUICKACK_OPT:
+        if (c) {
+            c->quickack = v != 0;
+            if (c->quickack && timer_armed(&c->delack)) {
+                c->ack_now = true; /* as Linux: a pending delayed ACK goes now */
+                tcp_output(c);
+            }
+        }
+        return 0;
+    default: return -ENOPROTOOPT;
+    }
+}
+
+int tcp_sock_set_congestion(struct tapir_sock *s, const void *val, socklen_t len)
+{
+    char name[16];
+    if (!val)
+        return -EFAULT;
+    if ((int)len < 0)
+        return -EINVAL;
+    size_t n = len < sizeof(name) - 1 ? len : sizeof(name) - 1;
+    memcpy(name, val, n);
+    name[n] = 0;
+    const struct tcp_cc_ops *cc = tcp_cc_find(name);
+    if (!cc)
+        return -ENOENT; /* as Linux for an algorithm it does not have */
+    struct tcp_conn *c = s->tcp;
+    if (c && c->cc != cc) {
+        c->cc = cc;
+        if (c->cwnd) {
+            memset(&c->cc_state, 0, sizeof(c->cc_state));
+            cc->init(c);
+        }
+    }
+    return 0;
+}
+
+int tcp_sock_getopt(struct tapir_sock *s, int name, void *val, socklen_t *len)
+{
+    const struct tcp_conn *c = s->tcp;
+    int v;
+    switch (name) {
+    case TCP_NODELAY_OPT: v = s->nodelay; break;
+    case TCP_KEEPIDLE_OPT: v = c ? (int)(c->keep_idle_us / 1000000u) : 0; break;
+    case TCP_KEEPINTVL_OPT: v = c ? (int)(c->keep_intvl_us / 1000000u) : 0; break;
+    case TCP_KEEPCNT_OPT: v = c ? (int)c->keep_cnt : 0; break;
+    case TCP_QUICKACK_OPT: v = c ? c->quickack : 0; break;
+    case TCP_CONGESTION_OPT: {
+        char name16[16] = {0};
+        if (c && c->cc)
+            strncpy(name16, c->cc->name, sizeof(name16) - 1);
+        return opt_copy_out(val, len, name16, sizeof(name16));
+    }
+    case TCP_INFO_OPT: {
+        struct tapir_conn_info info;
+        unsigned char buf[512];
+        if (!c)
+            return -ENOTCONN;
+        tcp_conn_info(c, &info);
+        size_t n = tcp_info_fill(&info, buf, sizeof(buf));
+        return opt_copy_out(val, len, buf, n);
+    }
+    default: return -ENOPROTOOPT;
+    }
+    return opt_copy_out(val, len, &v, sizeof(v));
 }

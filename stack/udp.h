@@ -30,7 +30,7 @@ struct tapir_sock {
     bool connected, reuseaddr, broadcast;
     bool shut_rd, shut_wr;      /* shutdown(2) */
     bool addr_bound, port_bound;/* chosen by bind(2), not by connect or a first send */
-    bool nodelay;               /* TCP_NODELAY (Nagle arrives with issue 6) */
+    bool nodelay;               /* TCP_NODELAY, kept for accept to copy */
     bool linger_on;             /* SO_LINGER */
     int linger_s;
     uint32_t rcvbuf_bytes, sndbuf_bytes;

@@ -97,9 +97,11 @@ def mode_chargen(addr):
         diag(f"first difference at byte {i} (line {i // 74}, column {i % 74}): "
              f"got {bytes(data[i:i + 16])!r}, want {want[i:i + 16]!r}")
     # Our FIN: chargen reads it as EOF and closes; what it had queued must still follow the
-    # pattern, and the EOF must come (bounded: tapir's send buffer plus what is in flight).
+    # pattern, and the EOF must come (bounded: tapir's 4 MiB send buffer, what is in flight in
+    # a window of up to the host's tcp_rmem maximum, and what chargen writes before it reads
+    # the FIN).
     s.shutdown(socket.SHUT_WR)
-    rest, eof = recv_until_eof(s, 16 * MIB)
+    rest, eof = recv_until_eof(s, 64 * MIB)
     say(eof, f"chargen: tapir closes after the client's FIN ({len(rest)} more bytes, then EOF)")
     say(rest == chargen_expected(len(data), len(rest)),
         "chargen: the bytes after the first MiB continue the pattern")

@@ -49,6 +49,9 @@ open_blocks() {
 }
 
 # host_tcpext NAME: the host's TcpExt counter NAME (this namespace's own, /proc/net/netstat).
+# Frames the kernel could not queue to tapir on tap0 (the host's transmit side).
+tap_tx_dropped() { cat /sys/class/net/tap0/statistics/tx_dropped 2>/dev/null || echo 0; }
+
 host_tcpext() {
     awk -v want="$1" '/^TcpExt:/ {
         if (!hdr) { for (i = 2; i <= NF; i++) name[i] = $i; hdr = 1; next }
@@ -94,6 +97,7 @@ head -c $((10 << 20)) /dev/urandom >"$TEST_TMP/10m.in"
 tapir_stats || not_ok "tapir prints its counters on SIGUSR1"
 oow_before=$(tcp "dropped: outside the receive window")
 fast_before=$(host_tcpext TCPFastRetrans)
+drops_before=$(( $(tap_tx_dropped) + $(tapir_counter Ethernet "dropped: no free packet buffer") ))
 t0=$(date +%s.%N)
 # (bounded runs its command in the background, where bash gives it /dev/null for stdin unless
 # the command opens the file itself, hence the exec.)
@@ -107,13 +111,21 @@ check_eq "nc: the 10 MiB come back byte-exact (sha256)" \
 diag "10 MiB echoed in $(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", b - a }') s;" \
     "$(stat -c %s "$TEST_TMP/10m.out") bytes back"
 rm -f "$TEST_TMP/10m.in" "$TEST_TMP/10m.out"
-# tap0 loses and reorders nothing, so the host's TCP has no reason to fast-retransmit: three
-# duplicate ACKs can only come from tapir acknowledging what needs none (the host's pure ACKs of
-# the echoed data). Each spurious retransmission then arrives as old data, which tapir drops
-# as outside its window.
+# tap0 reorders nothing, so the host's TCP may fast-retransmit only what was really lost: frames
+# the kernel dropped at tap0's queue (tapir's 4 MiB window lets the host send bursts longer than
+# txqueuelen) or tapir had no buffer for. With no such drop, three duplicate ACKs can only come
+# from tapir acknowledging what needs none (the host's pure ACKs of the echoed data).
 tapir_stats || not_ok "tapir prints its counters on SIGUSR1"
-check_eq "host TCP: no fast retransmit during the 10 MiB echo (no false duplicate ACKs from tapir)" \
-    "$(( $(host_tcpext TCPFastRetrans) - fast_before ))" 0
+drops=$(( $(tap_tx_dropped) + $(tapir_counter Ethernet "dropped: no free packet buffer") - drops_before ))
+fast=$(( $(host_tcpext TCPFastRetrans) - fast_before ))
+diag "10 MiB echo: host fast retransmits $fast, frames dropped before tapir's TCP $drops"
+if [ "$drops" -eq 0 ]; then
+    check_eq "host TCP: no fast retransmit without a drop (no false duplicate ACKs from tapir)" \
+        "$fast" 0
+else
+    check_le "host TCP: fast retransmits no more than the frames dropped on the way" \
+        "$fast" "$drops"
+fi
 diag "Tcp 'dropped: outside the receive window' during the 10 MiB echo:" \
     "$(( $(tcp "dropped: outside the receive window") - oow_before ))"
 

@@ -65,6 +65,19 @@ struct tapir_config {
     unsigned sock_sndbuf_bytes;     /* default SO_SNDBUF */
     uint64_t tcp_msl_us;            /* maximum segment lifetime; TIME_WAIT lasts twice this */
     unsigned tcp_challenge_ack_per_s; /* RFC 5961 §7 rate limit */
+    unsigned tcp_rcvbuf_bytes;      /* a TCP socket's receive buffer (its SO_RCVBUF is twice
+                                     * this, as Linux reports); the most window we offer */
+    unsigned tcp_sndbuf_bytes;      /* a TCP socket's send buffer */
+    uint64_t tcp_rto_min_us;        /* RFC 6298 §2.4 says 1 s; Linux (and we) use 200 ms */
+    uint64_t tcp_delack_us;         /* longest an ACK is delayed (RFC 1122: under 500 ms) */
+    unsigned tcp_initial_cwnd_segments; /* RFC 6928: 10 */
+    const char *tcp_congestion;     /* "reno" or "cubic" (TCP_CONGESTION per socket) */
+    bool tcp_timestamps;            /* RFC 7323 timestamps, offered on our SYNs */
+    bool tcp_window_scaling;        /* RFC 7323 window scaling */
+    bool tcp_sack;                  /* RFC 2018 selective acknowledgments */
+    uint64_t tcp_keepalive_idle_us; /* SO_KEEPALIVE's defaults: Linux's 2 h, */
+    uint64_t tcp_keepalive_intvl_us; /* 75 s between probes, */
+    unsigned tcp_keepalive_probes;  /* and 9 unanswered probes end the connection */
 };
 
 /* Fills in the defaults: MTU 1500, the buffers and timers Linux would use. Address, MAC and seed
@@ -198,6 +211,15 @@ void tapir_rx_drop(struct tapir_stack *st);
     X(retransmits, "retransmission timeouts")                                                      \
     X(timeouts, "connections dropped after too many retransmissions")                              \
     X(window_probes, "zero-window probes sent")                                                    \
+    X(rexmit_segments, "segments retransmitted")                                                   \
+    X(fast_retransmits, "fast retransmits (recoveries entered)")                                   \
+    X(lost_retransmits, "retransmissions found lost again (SACK)")                                 \
+    X(sack_blocks_invalid, "SACK blocks ignored: outside what was sent")                           \
+    X(dsack_received, "D-SACK blocks received (a duplicate arrived)")                              \
+    X(delayed_acks, "ACKs sent by the delayed-ACK timer")                                          \
+    X(keepalive_probes, "keepalive probes sent")                                                   \
+    X(keepalive_timeouts, "connections dropped: keepalive unanswered")                             \
+    X(drop_paws, "dropped: old timestamp (PAWS, RFC 7323 §5)")                                     \
     X(rx_resets, "resets accepted")                                                                \
     X(tx_resets, "resets sent")                                                                    \
     X(rx_no_conn, "segments for no connection (answered with a reset)")                            \
@@ -269,6 +291,21 @@ struct tapir_conn_info {
     uint32_t snd_wnd, rcv_wnd;      /* the peer's window; the one we offer */
     uint32_t unacked_bytes, unsent_bytes, rcvq_bytes;
     unsigned accept_queue, syn_queue, backlog; /* listeners */
+    /* RTT (RFC 6298) and congestion control (RFC 5681). */
+    uint64_t srtt_us, rttvar_us, rtt_min_us;
+    uint32_t cwnd_bytes, ssthresh_bytes; /* ssthresh 0: not yet set (still "infinite") */
+    const char *congestion;         /* "reno", "cubic" */
+    bool in_recovery;
+    uint32_t sacked_bytes;          /* SACKed above snd_una */
+    /* Options agreed on the SYNs (RFC 7323, RFC 2018). */
+    bool timestamps, sack, window_scaling;
+    unsigned snd_wscale, rcv_wscale;
+    /* Totals over the connection's life. */
+    uint64_t bytes_sent, bytes_retrans, bytes_acked, bytes_received;
+    uint64_t segs_out, segs_in, segs_retrans, fast_retransmits;
+    uint64_t last_data_recv_ms;     /* since the peer was last heard from */
+    bool keepalive;
+    unsigned keepalive_probes;      /* sent and unanswered now */
 };
 /* Calls fn for every listener, then every connection (not ordered). */
 void tapir_conns_each(const struct tapir_stack *st,
