@@ -149,6 +149,8 @@ static void chargen_fill(uint8_t *buf, size_t len, uint64_t pos)
     }
 }
 
+#define CHARGEN_BURST 64 /* sends per wake-up before the client gets a look in */
+
 /* Serves one connection; false when it is finished. */
 static bool conn_serve(struct conn *c, short revents)
 {
@@ -162,11 +164,15 @@ static bool conn_serve(struct conn *c, short revents)
         if (n == 0)
             return false;
         chargen_fill(c->buf, sizeof(c->buf), c->chargen_pos);
-        while ((n = tapir_send(c->fd, c->buf, sizeof(c->buf), 0)) > 0) {
+        /* A bounded burst, then back to poll: a reader as fast as we write would otherwise
+         * keep the send buffer from ever filling, and the client's FIN would go unread. */
+        for (int burst = 0; burst < CHARGEN_BURST; burst++) {
+            if ((n = tapir_send(c->fd, c->buf, sizeof(c->buf), 0)) <= 0)
+                return errno == EAGAIN;
             c->chargen_pos += (uint64_t)n;
             chargen_fill(c->buf, sizeof(c->buf), c->chargen_pos);
         }
-        return errno == EAGAIN;
+        return true;
     }
     for (;;) {
         if (c->pend_len) { /* echo: give back what is pending before reading more */
