@@ -228,6 +228,7 @@ static void tcp_stop_timers(struct tcp_conn *c)
     timer_cancel(c->st, &c->timewait);
     timer_cancel(c->st, &c->delack);
     timer_cancel(c->st, &c->keepalive);
+    timer_cancel(c->st, &c->rack_timer);
 }
 
 struct tcp_conn *tcp_conn_new(struct tapir_stack *st)
@@ -252,6 +253,7 @@ struct tcp_conn *tcp_conn_new(struct tapir_stack *st)
     timer_init(&c->timewait, tcp_timewait_fire);
     timer_init(&c->delack, tcp_delack_fire);
     timer_init(&c->keepalive, tcp_keepalive_fire);
+    timer_init(&c->rack_timer, tcp_rack_timer_fire);
     st->stats.tcp.conns_allocated++;
     return c;
 }
@@ -267,9 +269,15 @@ void tcp_conn_free(struct tcp_conn *c)
     tapir_mem_free(st, c);
 }
 
+/* The retransmission timer, or sooner the tail loss probe's (RFC 8985 §7.2) when one is due:
+ * one timer serves both, as in Linux, and tlp_armed says which it is. */
 void tcp_arm_rexmit(struct tcp_conn *c)
 {
-    timer_arm(c->st, &c->rexmit, c->st->now_us + c->rto_us);
+    uint64_t wait_us = c->rto_us, pto_us = tcp_tlp_timeout_us(c);
+    c->tlp_armed = pto_us && pto_us < wait_us;
+    if (c->tlp_armed)
+        wait_us = pto_us;
+    timer_arm(c->st, &c->rexmit, c->st->now_us + wait_us);
 }
 
 void tcp_offer_options(struct tcp_conn *c)
@@ -321,6 +329,12 @@ uint32_t tcp_ts_now(const struct tcp_conn *c)
 static void tcp_rexmit_fire(struct tapir_stack *st, struct tapir_timer *t)
 {
     struct tcp_conn *c = CONN_OF(t, rexmit);
+    if (c->tlp_armed) {
+        c->tlp_armed = false;
+        if (tcp_tlp_timeout_us(c))
+            return tcp_tlp_fire(c);
+        return tcp_arm_rexmit(c); /* a recovery began meanwhile: the plain RTO, from now */
+    }
     bool syn = c->state == TCP_SYN_SENT || c->state == TCP_SYN_RECEIVED;
     if (!syn && c->snd_wnd == 0) {
         /* The peer has shut its window: that is the persist timer's business, which keeps

@@ -28,6 +28,9 @@ struct tcp_cc_ops;
 #define TCP_SACK_BLOCKS_MAX 4u     /* what fits in the option space (3 beside timestamps) */
 #define TCP_SCOREBOARD 32u         /* SACKed ranges the sender remembers (RFC 6675) */
 #define TCP_DUPTHRESH 3u           /* RFC 5681 §3.2, RFC 6675 §2 */
+#define TCP_TX_MARKS 64u           /* RACK: when new data went out, by sequence (tcp_rack.c) */
+#define TCP_TLP_DELACK_US 200000u  /* RFC 8985 §7.2 WCDelAckT: a lone segment's ACK may wait */
+#define TCP_TLP_MIN_US 2000u       /* a floor under the probe timeout (Linux: two ticks) */
 #define TCP_PAWS_IDLE_US (24ull * 86400 * 1000000) /* RFC 7323 §5.5: TS.Recent expires */
 #define TCP_CONN_BUCKETS 1024u     /* 4-tuple hash buckets */
 #define TCP_OOO_RANGES 8u          /* out-of-order byte ranges kept per connection */
@@ -93,6 +96,13 @@ struct tcp_ring {
 /* Out-of-order data already in the receive ring, as offsets from rcv_nxt: [start, end). */
 struct tcp_range {
     uint32_t start, end;
+};
+
+/* RACK (RFC 8985): new data up to `end` first went out at xmit_us. A connection keeps these
+ * in a small ring, in sending order, which is also sequence order. */
+struct tcp_tx_mark {
+    uint32_t end;
+    uint64_t xmit_us;
 };
 
 /* A SACK block (RFC 2018 §3): sequence numbers [start, end). */
@@ -205,7 +215,26 @@ struct tcp_conn {
     struct tcp_sack_block sacked[TCP_SCOREBOARD]; /* sorted, disjoint, above snd_una */
     unsigned sacked_count;
     uint32_t sacked_bytes;
-    uint64_t last_send_us;        /* for cwnd after idle (RFC 5681 §4.1) */
+    unsigned dsacks;              /* D-SACK blocks received (RFC 2883) */
+    uint64_t last_send_us;
+
+    /* RACK-TLP (RFC 8985), with SACK: time-based loss detection and the tail loss probe. */
+    struct tcp_tx_mark tx_marks[TCP_TX_MARKS];
+    unsigned tx_head, tx_count;
+    uint64_t rack_xmit_us;        /* RACK.xmit_ts: the latest send time of a delivered segment */
+    uint32_t rack_end;            /* RACK.end_seq: that segment's end */
+    uint64_t rack_rtt_us;         /* RACK.rtt: its round trip */
+    uint32_t rack_lost_end;       /* unSACKed bytes first sent below this are lost */
+    unsigned reo_wnd_mult;        /* RACK.reo_wnd_mult: grows with D-SACKs (§6.2 step 4) */
+    unsigned reo_wnd_persist;     /* recoveries left before the multiplier resets */
+    unsigned rack_dsacks_seen;    /* dsacks when the multiplier last looked */
+    uint64_t reo_wnd_bump_us;     /* when it last grew (once a round trip at most) */
+    uint64_t rxt_us;              /* when snd_una's hole was last retransmitted */
+    struct tapir_timer rack_timer; /* the reordering window of a segment not yet lost */
+    bool tlp_armed;               /* the rexmit timer is the probe timeout (PTO) now */
+    bool tlp_out, tlp_rxt;        /* a probe is unacknowledged; it was a retransmission */
+    uint32_t tlp_end;             /* TLP.end_seq: snd_max when the probe went */
+    unsigned tlp_dsacks;          /* dsacks when it went: a D-SACK since means no loss */        /* for cwnd after idle (RFC 5681 §4.1) */
     union {
         struct tcp_cubic_state cubic;
     } cc_state;
@@ -386,10 +415,36 @@ bool tcp_sack_update(struct tcp_conn *c, const struct tcp_seg *seg);
 void tcp_sack_advance(struct tcp_conn *c); /* snd_una moved: forget what is below it */
 void tcp_sack_clear(struct tcp_conn *c);
 uint32_t tcp_sack_high(const struct tcp_conn *c);
+/* RFC 6675 IsLost: by the count of SACKs above seq (DupThresh), or by RACK's clock. */
 bool tcp_sack_is_lost(const struct tcp_conn *c, uint32_t seq);
+bool tcp_sack_dupthresh_lost(const struct tcp_conn *c, uint32_t seq); /* the count alone */
 uint32_t tcp_sack_pipe(const struct tcp_conn *c);
 uint32_t tcp_sack_next_hole(const struct tcp_conn *c, bool lost_only, uint32_t max_len,
                             uint32_t *seq);
 uint32_t tcp_sack_skip(const struct tcp_conn *c, uint32_t seq, uint32_t *room);
+/* The end of the part of hole [start, end) known lost: start when none of it is. */
+uint32_t tcp_sack_lost_end(const struct tcp_conn *c, uint32_t start, uint32_t end);
+
+/* RACK-TLP (tcp_rack.c, RFC 8985): only on connections that agreed on SACK. */
+void tcp_rack_sent(struct tcp_conn *c, uint32_t end); /* new data up to end went out now */
+/* After an ACK: what it delivered updates RACK, which marks what was sent well before as
+ * lost (rack_lost_end), and decides the fate of an outstanding tail loss probe. */
+void tcp_rack_ack(struct tcp_conn *c, const struct tcp_seg *seg);
+/* RFC 8985 §7.2: the probe timeout, or 0 when no probe is due. */
+uint64_t tcp_tlp_timeout_us(const struct tcp_conn *c);
+/* After new data went out or an ACK came: the probe is (re)scheduled PTO from now, if that
+ * comes before the retransmission timer. */
+void tcp_tlp_schedule(struct tcp_conn *c);
+void tcp_tlp_fire(struct tcp_conn *c);
+void tcp_rack_timer_fire(struct tapir_stack *st, struct tapir_timer *t);
+void tcp_rack_reset(struct tcp_conn *c); /* a timeout: the probe and the timer are moot */
+void tcp_rack_recovery_done(struct tcp_conn *c); /* a recovery ended: reo_wnd_mult decays */
+/* A segment was SACKed or acknowledged after snd_una's retransmission went out, and the
+ * reordering window has passed since: that retransmission was lost too. */
+bool tcp_rack_rxt_lost(struct tcp_conn *c);
+/* RFC 8985 §6.2 step 4: the reordering window. */
+uint64_t tcp_rack_reo_wnd_us(const struct tcp_conn *c);
+/* Enter recovery if a loss is known (RACK or the scoreboard) and none is under way. */
+void tcp_cc_loss_check(struct tcp_conn *c);
 
 #endif

@@ -152,6 +152,7 @@ void tcp_cc_init(struct tcp_conn *c)
     c->dupacks = 0;
     c->in_recovery = false;
     c->recover = c->snd_una;
+    c->rack_lost_end = c->snd_una; /* nothing is lost yet (and 0 would be mid-sequence) */
     memset(&c->cc_state, 0, sizeof(c->cc_state));
     c->cc->init(c);
 }
@@ -208,8 +209,10 @@ void tcp_retransmit(struct tcp_conn *c, uint32_t seq, uint32_t len)
             c->high_rxt = end;
         c->pipe += end - seq;
     }
-    if (seq == c->snd_una)
+    if (seq == c->snd_una) {
         c->rxt_mark = c->snd_max;
+        c->rxt_us = c->st->now_us;
+    }
     if (!timer_armed(&c->rexmit))
         tcp_arm_rexmit(c);
 }
@@ -234,6 +237,22 @@ static void tcp_enter_recovery(struct tcp_conn *c)
     }
     cc_trace(c, "fast retransmit");
     tcp_retransmit(c, c->snd_una, smss);
+    /* A probe outstanding is now the recovery's business; a probe timer becomes an RTO. */
+    c->tlp_out = false;
+    if (c->tlp_armed)
+        tcp_arm_rexmit(c);
+}
+
+void tcp_cc_loss_check(struct tcp_conn *c)
+{
+    /* RFC 8985 §6.2 step 5 and RFC 6675 §5: a segment known lost starts a recovery, unless
+     * one is under way or the loss is from before the last one (RFC 6582 §3.2 step 1). */
+    if (!c->sack_ok || c->in_recovery || c->snd_una == c->snd_max ||
+        !seq_ge(c->snd_una, c->recover) || !tcp_sack_is_lost(c, c->snd_una))
+        return;
+    if (seq_lt(c->snd_una, c->rack_lost_end))
+        c->st->stats.tcp.rack_recoveries++;
+    tcp_enter_recovery(c);
 }
 
 void tcp_cc_dupack(struct tcp_conn *c)
@@ -264,6 +283,7 @@ static void tcp_exit_recovery(struct tcp_conn *c)
     c->in_recovery = c->rto_recovery = false;
     c->dupacks = 0;
     c->high_rxt = c->snd_una;
+    tcp_rack_recovery_done(c);
     cc_trace(c, "recovered");
 }
 
@@ -286,8 +306,11 @@ static void tcp_partial_ack(struct tcp_conn *c, uint32_t acked)
  * been SACKed, that retransmission was lost too: start over from snd_una. */
 static void tcp_sack_recovery_ack(struct tcp_conn *c)
 {
+    /* Something sent after the retransmission has been SACKed, and either the count says
+     * snd_una is lost or RACK's clock does (RFC 8985 §6.2: the reordering window has passed
+     * since the retransmission went). */
     if (seq_gt(c->high_rxt, c->snd_una) && seq_gt(tcp_sack_high(c), c->rxt_mark) &&
-        tcp_sack_is_lost(c, c->snd_una)) {
+        (tcp_sack_dupthresh_lost(c, c->snd_una) || tcp_rack_rxt_lost(c))) {
         c->high_rxt = c->snd_una;
         c->st->stats.tcp.lost_retransmits++;
     }
@@ -329,6 +352,8 @@ void tcp_cc_after_ack(struct tcp_conn *c)
 {
     if (c->in_recovery && c->sack_ok)
         tcp_sack_recovery_ack(c);
+    else
+        tcp_cc_loss_check(c);
 }
 
 /* RFC 5681 §3.1 and RFC 6298 §5: a timeout. ssthresh falls (once per loss: not again for a
@@ -349,6 +374,7 @@ void tcp_cc_timeout(struct tcp_conn *c)
     c->rtt_timing = false;
     if (c->retries > 1)
         tcp_sack_clear(c);
+    tcp_rack_reset(c);
     c->in_recovery = c->rto_recovery = c->sack_ok;
     if (c->sack_ok)
         c->pipe = tcp_sack_pipe(c);

@@ -489,12 +489,13 @@ static bool tcp_process_ack(struct tcp_conn *c, const struct tcp_seg *seg)
             tcp_sack_advance(c);
         c->retries = 0;
         c->rto_us = c->rto_base_us; /* the backoff ends with new data acknowledged */
+        if (c->cwnd)
+            tcp_cc_ack(c, acked, flight_before);
+        /* After the ACK has had its say on recovery: leaving it makes a probe due. */
         if (c->snd_una == c->snd_max)
             timer_cancel(st, &c->rexmit);
         else
             tcp_arm_rexmit(c);
-        if (c->cwnd)
-            tcp_cc_ack(c, acked, flight_before);
         if (data_acked)
             tcp_wake(c); /* room in the send ring */
     } else if (c->cwnd && tcp_is_dupack(c, seg, wnd, sack_news)) {
@@ -519,8 +520,11 @@ static bool tcp_process_ack(struct tcp_conn *c, const struct tcp_seg *seg)
                 tcp_arm_rexmit(c); /* data in flight again has a timer again */
         }
     }
-    if (c->cwnd)
+    if (c->cwnd) {
+        tcp_rack_ack(c, seg);
         tcp_cc_after_ack(c);
+        tcp_tlp_schedule(c);
+    }
     if (c->snd_wnd == 0 && seg->ack == c->snd_una)
         c->retries = 0; /* a probe answered: the peer is there, only its window is shut */
     return true;

@@ -302,7 +302,7 @@ void tcp_output(struct tcp_conn *c) { tcp_output_segments(c, UINT32_MAX); }
  * stepping over what the peer has SACKed. Returns true if anything went. */
 static bool tcp_output_data(struct tcp_conn *c, unsigned max_segments)
 {
-    bool sent = false;
+    bool sent = false, new_data = false;
     if (c->snd_nxt == c->snd_max)
         tcp_cc_before_send(c);
     for (unsigned segments = 0; segments < max_segments; segments++) {
@@ -351,8 +351,12 @@ static bool tcp_output_data(struct tcp_conn *c, unsigned max_segments)
         c->snd_nxt += seq_len;
         if (c->in_recovery && c->sack_ok)
             c->pipe += seq_len;
-        if (seq_gt(c->snd_nxt, c->snd_max))
+        if (seq_gt(c->snd_nxt, c->snd_max)) {
             c->snd_max = c->snd_nxt;
+            if (c->sack_ok)
+                tcp_rack_sent(c, c->snd_max);
+            new_data = true;
+        }
         c->last_send_us = c->st->now_us;
         if (!timer_armed(&c->rexmit))
             tcp_arm_rexmit(c);
@@ -361,6 +365,8 @@ static bool tcp_output_data(struct tcp_conn *c, unsigned max_segments)
         if (fin)
             break;
     }
+    if (new_data)
+        tcp_tlp_schedule(c); /* RFC 8985 §7.2: after new data, the probe timer restarts */
     return sent;
 }
 

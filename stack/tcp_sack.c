@@ -90,6 +90,7 @@ bool tcp_sack_update(struct tcp_conn *c, const struct tcp_seg *seg)
         }
         if (seq_le(end, seg->ack) || seq_le(end, c->snd_una)) {
             c->st->stats.tcp.dsack_received++;
+            c->dsacks++;
             continue;
         }
         if (seq_lt(start, c->snd_una))
@@ -121,7 +122,7 @@ uint32_t tcp_sack_high(const struct tcp_conn *c)
 /* RFC 6675 §4 IsLost(SeqNum): DupThresh discontiguous SACKed ranges above it, or more than
  * (DupThresh - 1) * SMSS bytes SACKed above it. Ranges stand in for "sequences" here: a
  * range is at least one segment. */
-bool tcp_sack_is_lost(const struct tcp_conn *c, uint32_t seq)
+bool tcp_sack_dupthresh_lost(const struct tcp_conn *c, uint32_t seq)
 {
     /* After a timeout everything sent before it and not SACKed is taken as lost (RFC 6675
      * §5.1 keeps the scoreboard so that only that is sent again). */
@@ -140,6 +141,23 @@ bool tcp_sack_is_lost(const struct tcp_conn *c, uint32_t seq)
            above_bytes > (TCP_DUPTHRESH - 1) * (uint32_t)tcp_smss(c);
 }
 
+/* Lost by the scoreboard's count, or by RACK's clock (tcp_rack.c, RFC 8985). */
+bool tcp_sack_is_lost(const struct tcp_conn *c, uint32_t seq)
+{
+    return seq_lt(seq, c->rack_lost_end) || tcp_sack_dupthresh_lost(c, seq);
+}
+
+uint32_t tcp_sack_lost_end(const struct tcp_conn *c, uint32_t start, uint32_t end)
+{
+    /* No SACKed byte lies inside a hole, so the count condemns all of it or none; RACK's
+     * boundary may fall inside it. */
+    if (tcp_sack_dupthresh_lost(c, start))
+        return end;
+    if (seq_le(c->rack_lost_end, start))
+        return start;
+    return seq_lt(c->rack_lost_end, end) ? c->rack_lost_end : end;
+}
+
 /* RFC 6675 §4 SetPipe: the bytes in the network. Unsacked bytes count once unless they are
  * lost; those retransmitted (below HighRxt) count once more. A hole between two SACKed
  * ranges is lost or not as a whole, since no SACKed byte lies inside it. */
@@ -156,8 +174,8 @@ uint32_t tcp_sack_pipe(const struct tcp_conn *c)
                                         ? (seq_lt(c->recover, hole_end) ? c->recover : hole_end)
                                         : hole_start;
                 pipe += hole_end - lost_end;
-            } else if (!tcp_sack_is_lost(c, hole_start)) {
-                pipe += hole_end - hole_start;
+            } else {
+                pipe += hole_end - tcp_sack_lost_end(c, hole_start, hole_end);
             }
             if (seq_gt(c->high_rxt, hole_start)) {
                 uint32_t rxt_end = seq_lt(c->high_rxt, hole_end) ? c->high_rxt : hole_end;
@@ -182,9 +200,11 @@ uint32_t tcp_sack_next_hole(const struct tcp_conn *c, bool lost_only, uint32_t m
     for (unsigned i = 0; i < c->sacked_count; i++) {
         uint32_t hole_end = c->sacked[i].start;
         uint32_t s = seq_gt(from, hole_start) ? from : hole_start;
-        if (seq_lt(s, hole_end) && (!lost_only || tcp_sack_is_lost(c, s))) {
+        uint32_t end = lost_only && seq_lt(s, hole_end) ? tcp_sack_lost_end(c, s, hole_end)
+                                                        : hole_end;
+        if (seq_lt(s, end)) {
             *seq = s;
-            return hole_end - s < max_len ? hole_end - s : max_len;
+            return end - s < max_len ? end - s : max_len;
         }
         hole_start = c->sacked[i].end;
     }

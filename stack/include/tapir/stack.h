@@ -214,6 +214,9 @@ void tapir_rx_drop(struct tapir_stack *st);
     X(rexmit_segments, "segments retransmitted")                                                   \
     X(fast_retransmits, "fast retransmits (recoveries entered)")                                   \
     X(lost_retransmits, "retransmissions found lost again (SACK)")                                 \
+    X(rack_recoveries, "recoveries begun by RACK's time-based loss detection")                     \
+    X(tlp_probes, "tail loss probes sent (RFC 8985)")                                              \
+    X(tlp_repairs, "tail losses repaired by a probe")                                              \
     X(sack_blocks_invalid, "SACK blocks ignored: outside what was sent")                           \
     X(dsack_received, "D-SACK blocks received (a duplicate arrived)")                              \
     X(delayed_acks, "ACKs sent by the delayed-ACK timer")                                          \
