@@ -2,8 +2,10 @@
 /* tapir.c: the demo host. Starts a stack on a TAP interface; the stack answers ARP and ping
  * on its own thread, and this program serves the classic small services through the socket
  * shim, as any application would: echo (UDP and TCP 7), discard (9), daytime (TCP 13) and
- * chargen (TCP 19). Counters print on SIGUSR1 and on exit. */
+ * chargen (TCP 19), with keepalive on their TCP connections if --keepalive asks. Counters
+ * print on SIGUSR1 and on exit. */
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,24 +27,71 @@ static void usage(FILE *out)
             "\n");
     cli_host_usage(out);
     fprintf(out,
+            "The services:\n"
+            "  --keepalive IDLE[,INTVL[,CNT]]\n"
+            "                  keepalive on every TCP connection (SO_KEEPALIVE): after IDLE\n"
+            "                  seconds of silence, a probe every INTVL seconds; CNT unanswered\n"
+            "                  probes drop the connection. INTVL defaults to the smaller of\n"
+            "                  IDLE and 75, CNT to 9 (Linux's defaults); 1..32767 s, CNT 1..127\n"
+            "                  (without it keepalive is off, as on a new socket)\n"
             "  -h, --help      this text\n"
             "\n"
             "Example (as root): scripts/tap-up tap0 && tapir --tap tap0 --ip 10.0.0.2/24 "
             "--gw 10.0.0.1\n");
 }
 
-static int no_options(int opt, const char *arg, void *ctx)
+#define KEEP_MAX_S 32767       /* Linux's MAX_TCP_KEEPIDLE and MAX_TCP_KEEPINTVL */
+#define KEEPCNT_MAX 127        /* Linux's MAX_TCP_KEEPCNT */
+#define KEEPINTVL_DEFAULT_S 75 /* Linux's tcp_keepalive_intvl */
+#define KEEPCNT_DEFAULT 9      /* Linux's tcp_keepalive_probes */
+
+/* "IDLE[,INTVL[,CNT]]": plain decimal numbers, each in its range. INTVL defaults to Linux's
+ * 75 s, but never past a shorter IDLE: who asks for a 10 s idle wants a dead peer found in
+ * tens of seconds, not after 9 x 75. */
+static bool parse_keepalive(const char *arg, struct inetd_keepalive *k)
 {
-    (void)opt;
-    (void)arg;
-    (void)ctx;
-    return EXIT_USAGE; /* not reached: getopt_long knows no other option */
+    static const unsigned long max[3] = {KEEP_MAX_S, KEEP_MAX_S, KEEPCNT_MAX};
+    int v[3];
+    int n = 0;
+    for (const char *p = arg;;) {
+        char *end;
+        if (n == 3 || !isdigit((unsigned char)*p))
+            return false;
+        errno = 0;
+        unsigned long x = strtoul(p, &end, 10);
+        if (errno || x < 1 || x > max[n])
+            return false;
+        v[n++] = (int)x;
+        if (*end == '\0')
+            break;
+        if (*end != ',')
+            return false;
+        p = end + 1;
+    }
+    k->idle_s = v[0];
+    k->intvl_s = n > 1 ? v[1] : v[0] < KEEPINTVL_DEFAULT_S ? v[0] : KEEPINTVL_DEFAULT_S;
+    k->cnt = n > 2 ? v[2] : KEEPCNT_DEFAULT;
+    return true;
 }
 
-static int parse_args(int argc, char **argv, struct cli_host *h)
+enum { OPT_KEEPALIVE = 0x200 };
+
+static int services_option(int opt, const char *arg, void *ctx)
 {
-    const struct cli_extra x = {.on_opt = no_options, .usage = usage};
+    struct inetd_keepalive *k = ctx;
+    if (opt == OPT_KEEPALIVE && parse_keepalive(arg, k))
+        return 0;
+    return cli_usage_error("tapir", "--keepalive wants IDLE[,INTVL[,CNT]] in seconds, "
+                           "1..32767 (CNT 1..127), such as 60 or 10,5,3, not '%s'", arg);
+}
+
+static int parse_args(int argc, char **argv, struct cli_host *h, struct inetd_keepalive *k)
+{
+    static const struct option opts[] = {{"keepalive", required_argument, 0, OPT_KEEPALIVE},
+                                         {0, 0, 0, 0}};
+    const struct cli_extra x = {.opts = opts, .on_opt = services_option, .ctx = k, .usage = usage};
     cli_host_init(h, "tapir", false);
+    *k = (struct inetd_keepalive){0};
     int rc = cli_parse(h, argc, argv, &x);
     if (rc)
         return rc;
@@ -54,7 +103,8 @@ static int parse_args(int argc, char **argv, struct cli_host *h)
 int main(int argc, char **argv)
 {
     struct cli_host ch;
-    int rc = parse_args(argc, argv, &ch);
+    struct inetd_keepalive keepalive;
+    int rc = parse_args(argc, argv, &ch, &keepalive);
     if (rc)
         return rc;
     int sfd = cli_signalfd(); /* before the host thread starts, so it inherits the mask */
@@ -76,9 +126,13 @@ int main(int argc, char **argv)
            "       'nc %s 7', 'nc -u %s 7', 'nc %s 13';\n"
            "       'kill -USR1 %d' prints the counters, Ctrl-C stops\n",
            addr, addr, ch.tap_name, addr, addr, addr, addr, (int)getpid());
+    if (keepalive.idle_s)
+        printf("tapir: keepalive on TCP connections: idle %d s, then up to %d probes %d s "
+               "apart\n",
+               keepalive.idle_s, keepalive.cnt, keepalive.intvl_s);
     fflush(stdout);
 
-    struct inetd *services = inetd_open();
+    struct inetd *services = inetd_open(&keepalive);
     if (!services) {
         fprintf(stderr, "tapir: cannot open the services: %s\n", strerror(errno));
         return 1;

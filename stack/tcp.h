@@ -33,7 +33,7 @@ struct tcp_cc_ops;
 #define TCP_TLP_MIN_US 2000u       /* a floor under the probe timeout (Linux: two ticks) */
 #define TCP_PAWS_IDLE_US (24ull * 86400 * 1000000) /* RFC 7323 §5.5: TS.Recent expires */
 #define TCP_CONN_BUCKETS 1024u     /* 4-tuple hash buckets */
-#define TCP_OOO_RANGES 8u          /* out-of-order byte ranges kept per connection */
+#define TCP_OOO_RANGES 32u         /* out-of-order byte ranges kept per connection */
 #define TCP_RTO_INITIAL_US 1000000u /* RFC 6298 §2.1: 1 s before any measurement */
 #define TCP_RTO_GRANULARITY_US 1000u /* G of RFC 6298 §2: the timestamp clock's tick */
 #define TCP_RTO_AFTER_SYN_LOSS_US 3000000u /* RFC 6298 §5.7: 3 s once a SYN was lost */
@@ -172,6 +172,8 @@ struct tcp_conn {
     struct tcp_ring rcvq;         /* in-order bytes for the application, then out-of-order */
     struct tcp_range ooo[TCP_OOO_RANGES]; /* most recently changed first (RFC 2018 §4) */
     unsigned ooo_count;
+    bool dsack_pending;           /* RFC 2883: the next ACK reports a duplicate first */
+    struct tcp_sack_block dsack;  /* what arrived twice */
 
     bool fin_pending;             /* the application closed its side: FIN after the data */
     bool fin_sent;                /* our FIN went out once; it is sequence number fin_seq */
@@ -216,6 +218,12 @@ struct tcp_conn {
     unsigned sacked_count;
     uint32_t sacked_bytes;
     unsigned dsacks;              /* D-SACK blocks received (RFC 2883) */
+    /* Undoing a needless cwnd reduction: D-SACKs for every retransmission of a loss episode
+     * say nothing was lost (RFC 2883 §5; Linux's DSACK undo). */
+    bool undo_ok;
+    uint32_t undo_marker;         /* snd_una when the episode began */
+    int undo_retrans;             /* its retransmissions not yet reported duplicate */
+    uint32_t prior_cwnd, prior_ssthresh;
     uint64_t last_send_us;
 
     /* RACK-TLP (RFC 8985), with SACK: time-based loss detection and the tail loss probe. */
@@ -224,6 +232,8 @@ struct tcp_conn {
     uint64_t rack_xmit_us;        /* RACK.xmit_ts: the latest send time of a delivered segment */
     uint32_t rack_end;            /* RACK.end_seq: that segment's end */
     uint64_t rack_rtt_us;         /* RACK.rtt: its round trip */
+    bool rack_reord;              /* RACK.reord: reordering seen, so the count of SACKs
+                                   * (DupThresh) no longer condemns a segment, only time */
     uint32_t rack_lost_end;       /* unSACKed bytes first sent below this are lost */
     unsigned reo_wnd_mult;        /* RACK.reo_wnd_mult: grows with D-SACKs (§6.2 step 4) */
     unsigned reo_wnd_persist;     /* recoveries left before the multiplier resets */
@@ -406,6 +416,8 @@ void tcp_cc_ack(struct tcp_conn *c, uint32_t acked, uint32_t flight_before);
 void tcp_cc_after_ack(struct tcp_conn *c);
 void tcp_cc_dupack(struct tcp_conn *c);
 void tcp_cc_timeout(struct tcp_conn *c);
+/* A D-SACK for [start, end): one retransmission was needless; all of them undo the cut. */
+void tcp_cc_dsack(struct tcp_conn *c, uint32_t start, uint32_t end);
 void tcp_retransmit(struct tcp_conn *c, uint32_t seq, uint32_t len);
 
 /* SACK (tcp_sack.c). */

@@ -203,6 +203,7 @@ void tcp_retransmit(struct tcp_conn *c, uint32_t seq, uint32_t len)
     c->rexmit_segs++;
     c->rexmit_bytes += n;
     c->st->stats.tcp.rexmit_segments++;
+    c->undo_retrans++;
     uint32_t end = seq + n + (fin ? 1u : 0u);
     if (c->in_recovery && c->sack_ok) {
         if (seq_gt(end, c->high_rxt))
@@ -217,11 +218,48 @@ void tcp_retransmit(struct tcp_conn *c, uint32_t seq, uint32_t len)
         tcp_arm_rexmit(c);
 }
 
+/* A loss episode begins: remember what to go back to if it turns out there was none. */
+static void undo_begin(struct tcp_conn *c)
+{
+    c->undo_ok = true;
+    c->undo_marker = c->snd_una;
+    c->undo_retrans = 0;
+    c->prior_cwnd = c->cwnd;
+    c->prior_ssthresh = c->ssthresh;
+}
+
+/* Every retransmission of the episode arrived twice: nothing was lost, the cut was needless.
+ * Go back to the window from before it. (Only outside recovery: a recovery under way goes on
+ * repairing holes, and its end decides.) */
+static bool undo_if_spurious(struct tcp_conn *c)
+{
+    if (!c->undo_ok || c->undo_retrans > 0 || c->in_recovery)
+        return false;
+    c->undo_ok = false;
+    if (c->cwnd < c->prior_cwnd)
+        c->cwnd = c->prior_cwnd;
+    if (c->ssthresh < c->prior_ssthresh)
+        c->ssthresh = c->prior_ssthresh;
+    c->st->stats.tcp.spurious_undos++;
+    cc_trace(c, "undo (the retransmissions were needless)");
+    return true;
+}
+
+void tcp_cc_dsack(struct tcp_conn *c, uint32_t start, uint32_t end)
+{
+    (void)end;
+    if (!c->undo_ok || seq_lt(start, c->undo_marker))
+        return;
+    c->undo_retrans--;
+    undo_if_spurious(c);
+}
+
 /* RFC 6675 §5 step (4) / RFC 6582 §3.2 step 2: the third duplicate ACK (or, with SACK, a
  * lost snd_una): halve, retransmit the first lost segment, and recover until `recover`. */
 static void tcp_enter_recovery(struct tcp_conn *c)
 {
     uint32_t smss = tcp_smss(c);
+    undo_begin(c);
     c->ssthresh = c->cc->ssthresh(c);
     c->recover = c->snd_max;
     c->in_recovery = true;
@@ -285,6 +323,7 @@ static void tcp_exit_recovery(struct tcp_conn *c)
     c->high_rxt = c->snd_una;
     tcp_rack_recovery_done(c);
     cc_trace(c, "recovered");
+    undo_if_spurious(c); /* the D-SACKs came before the end */
 }
 
 /* Recovery goes on after an ACK that moved snd_una. */
@@ -364,8 +403,10 @@ void tcp_cc_after_ack(struct tcp_conn *c)
  * in a row forgets the SACKs (RFC 2018 §8: the receiver may have reneged). */
 void tcp_cc_timeout(struct tcp_conn *c)
 {
-    if (c->retries <= 1)
+    if (c->retries <= 1) {
+        undo_begin(c);
         c->ssthresh = c->cc->ssthresh(c);
+    }
     c->cwnd = tcp_smss(c);
     c->bytes_acked = 0;
     c->dupacks = 0;

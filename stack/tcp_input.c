@@ -399,6 +399,17 @@ static void tcp_ack_decision(struct tcp_conn *c, uint32_t len, bool filled_hole)
         timer_arm(c->st, &c->delack, c->st->now_us + c->st->cfg.tcp_delack_us);
 }
 
+/* RFC 2883 §4: data that arrived a second time is reported in the first SACK block of the
+ * ACK that follows at once, so the sender learns its retransmission was needless. */
+static void tcp_dsack_note(struct tcp_conn *c, uint32_t start, uint32_t end)
+{
+    if (!c->sack_ok)
+        return;
+    c->dsack = (struct tcp_sack_block){.start = start, .end = end};
+    c->dsack_pending = true;
+    c->ack_now = true;
+}
+
 /* Seventh: the text. Data lands in the receive ring at its offset from rcv_nxt; in-order
  * bytes advance rcv_nxt and wake the reader. Returns true if the segment's end is now in
  * order (so a FIN on it may be processed). */
@@ -713,6 +724,8 @@ static void tcp_established_input(struct tcp_conn *c, struct tcp_seg *seg)
             return tcp_output(c);
         }
         st->stats.tcp.drop_out_of_window++;
+        if (seg->len && seq_le(seg->seq + seg->len, c->rcv_nxt))
+            tcp_dsack_note(c, seg->seq, seg->seq + seg->len); /* all of it had already */
         if (c->state == TCP_TIME_WAIT && (seg->flags & TCP_FIN))
             tcp_enter_time_wait(c); /* a retransmitted FIN restarts the 2*MSL */
         if (!(seg->flags & TCP_RST) && !tcp_oow_ack_limited(c, seg))
@@ -735,6 +748,8 @@ static void tcp_established_input(struct tcp_conn *c, struct tcp_seg *seg)
     if (seq_lt(seq, c->rcv_nxt)) {
         uint32_t cut = c->rcv_nxt - seq;
         cut = cut < len ? cut : len;
+        if (cut)
+            tcp_dsack_note(c, seq, seq + cut); /* the front of it had already */
         data += cut;
         len -= cut;
         seq += cut;

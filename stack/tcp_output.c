@@ -140,7 +140,7 @@ static unsigned tcp_data_options(struct tcp_conn *c, uint8_t *o, bool with_sack)
         *p++ = OPT_NOP;
         p = opt_ts(p, tcp_ts_now(c), c->ts_recent);
     }
-    if (with_sack && c->sack_ok && c->ooo_count) {
+    if (with_sack && c->sack_ok && (c->ooo_count || c->dsack_pending)) {
         struct tcp_sack_block b[TCP_SACK_BLOCKS_MAX];
         unsigned max = c->ts_ok ? TCP_SACK_BLOCKS_MAX - 1 : TCP_SACK_BLOCKS_MAX;
         unsigned n = tcp_sack_blocks_out(c, b, max);
@@ -152,6 +152,10 @@ static unsigned tcp_data_options(struct tcp_conn *c, uint8_t *o, bool with_sack)
             put_be32(p, b[i].start);
             put_be32(p + 4, b[i].end);
         }
+        if (c->dsack_pending) {
+            c->dsack_pending = false; /* reported once (RFC 2883 §4) */
+            c->st->stats.tcp.dsack_sent++;
+        }
     }
     return (unsigned)(p - o);
 }
@@ -159,10 +163,11 @@ static unsigned tcp_data_options(struct tcp_conn *c, uint8_t *o, bool with_sack)
 /* The option bytes a data segment sent now would carry beyond the timestamps. */
 static uint32_t tcp_sack_option_len(const struct tcp_conn *c)
 {
-    if (!c->sack_ok || !c->ooo_count)
+    unsigned want = c->ooo_count + (c->dsack_pending ? 1u : 0u);
+    if (!c->sack_ok || !want)
         return 0;
     unsigned max = c->ts_ok ? TCP_SACK_BLOCKS_MAX - 1 : TCP_SACK_BLOCKS_MAX;
-    unsigned n = c->ooo_count < max ? c->ooo_count : max;
+    unsigned n = want < max ? want : max;
     return 4u + 8u * n;
 }
 
@@ -331,6 +336,7 @@ static bool tcp_output_data(struct tcp_conn *c, unsigned max_segments)
         if (tcp_send_segment(c, c->snd_nxt, flags, sent_data, n) < 0)
             break; /* no buffer: the retransmission timer tries again */
         if (again) {
+            c->undo_retrans++;
             c->rexmit_bytes += n;
             c->rexmit_segs++;
             c->st->stats.tcp.rexmit_segments++;

@@ -14,12 +14,15 @@
 
 unsigned tcp_sack_blocks_out(const struct tcp_conn *c, struct tcp_sack_block *out, unsigned max)
 {
-    /* RFC 2018 §4: the first block holds the segment that arrived last; the rest repeat the
-     * most recent ones. tcp_ooo_add keeps the ranges in that order. */
-    unsigned n = c->ooo_count < max ? c->ooo_count : max;
-    for (unsigned i = 0; i < n; i++) {
-        out[i].start = c->rcv_nxt + c->ooo[i].start;
-        out[i].end = c->rcv_nxt + c->ooo[i].end;
+    /* RFC 2883 §4: a D-SACK goes first, once. RFC 2018 §4: then the block holding the
+     * segment that arrived last, and the rest repeat the most recent ones (tcp_ooo_add
+     * keeps the ranges in that order). */
+    unsigned n = 0;
+    if (c->dsack_pending && max)
+        out[n++] = c->dsack;
+    for (unsigned i = 0; i < c->ooo_count && n < max; i++, n++) {
+        out[n].start = c->rcv_nxt + c->ooo[i].start;
+        out[n].end = c->rcv_nxt + c->ooo[i].end;
     }
     return n;
 }
@@ -77,6 +80,15 @@ static bool sack_insert(struct tcp_conn *c, uint32_t start, uint32_t end)
     return true;
 }
 
+/* Is [start, end) wholly inside one SACKed range already? */
+static bool sack_covers(const struct tcp_conn *c, uint32_t start, uint32_t end)
+{
+    for (unsigned i = 0; i < c->sacked_count; i++)
+        if (seq_le(c->sacked[i].start, start) && seq_ge(c->sacked[i].end, end))
+            return true;
+    return false;
+}
+
 bool tcp_sack_update(struct tcp_conn *c, const struct tcp_seg *seg)
 {
     bool news = false;
@@ -88,10 +100,24 @@ bool tcp_sack_update(struct tcp_conn *c, const struct tcp_seg *seg)
             c->st->stats.tcp.sack_blocks_invalid++;
             continue;
         }
-        if (seq_le(end, seg->ack) || seq_le(end, c->snd_una)) {
+        if (seq_le(end, seg->ack) || seq_le(end, c->snd_una) ||
+            (k == 0 && seg->sack_count > 1 && seq_le(seg->sack[1].start, start) &&
+             seq_ge(seg->sack[1].end, end))) {
+            /* RFC 2883 §4: a first block below the ACK, or inside the second block,
+             * reports a duplicate. */
             c->st->stats.tcp.dsack_received++;
             c->dsacks++;
+            tcp_cc_dsack(c, start, end);
             continue;
+        }
+        /* RFC 8985 §6.2 step 3: a segment first sent before the newest one delivered,
+         * arriving only now, was reordered (not retransmitted: those below HighRxt are
+         * ambiguous). From then on time, not the count of SACKs, decides. */
+        if (!c->rack_reord && seq_lt(start, c->rack_end) &&
+            (!c->in_recovery || seq_ge(start, c->high_rxt)) &&
+            !sack_covers(c, start, seq_lt(end, c->rack_end) ? end : c->rack_end)) {
+            c->rack_reord = true;
+            c->st->stats.tcp.reordering_seen++;
         }
         if (seq_lt(start, c->snd_una))
             start = c->snd_una;
@@ -128,6 +154,8 @@ bool tcp_sack_dupthresh_lost(const struct tcp_conn *c, uint32_t seq)
      * §5.1 keeps the scoreboard so that only that is sent again). */
     if (c->rto_recovery && seq_lt(seq, c->recover))
         return true;
+    if (c->rack_reord)
+        return false; /* reordering seen: RACK's clock alone decides (RFC 8985 §6.2) */
     uint32_t above_bytes = 0;
     unsigned above_ranges = 0;
     for (unsigned i = c->sacked_count; i-- > 0;) {

@@ -241,6 +241,30 @@ static int cli_fault_option(struct cli_host *h, int opt, const char *arg)
     }
 }
 
+/* The throwaway stack of cc_known never starts, so nothing is sent; a driver needs a send. */
+static int cc_probe_send(void *ctx, const void *frame, size_t len_bytes)
+{
+    (void)ctx;
+    (void)frame;
+    (void)len_bytes;
+    return -ENETDOWN;
+}
+
+/* True when the stack knows the congestion control algorithm NAME. The stack's own check
+ * decides (tapir_stack_new refuses a config whose tcp_congestion it has no ops for), so a
+ * new algorithm in stack/tcp_cc.c needs no change here: the public API has no lookup by
+ * name, and a throwaway stack of the defaults is cheap (its pools fill on first use). */
+static bool cc_known(const char *name)
+{
+    static const struct tapir_driver nowhere = {.send = cc_probe_send};
+    struct tapir_config cfg;
+    tapir_config_defaults(&cfg);
+    cfg.tcp_congestion = name;
+    struct tapir_stack *st = tapir_stack_new(&cfg, &nowhere);
+    tapir_stack_free(st);
+    return st != NULL;
+}
+
 static bool on_link(const struct tapir_config *cfg, struct in_addr a)
 {
     uint32_t mask = cfg->prefix_len ? ~0u << (32 - cfg->prefix_len) : 0;
@@ -283,6 +307,11 @@ int cli_host_option(struct cli_host *h, int opt, const char *arg)
         if (!cli_parse_u64(arg, &h->cfg.seed))
             return cli_usage_error(h->prog, "--seed wants a non-negative number, not '%s'", arg);
         h->seed_given = true;
+        return 0;
+    case CLI_OPT_CC:
+        if (!cc_known(arg))
+            return cli_usage_error(h->prog, "--cc wants reno or cubic, not '%s'", arg);
+        h->cfg.tcp_congestion = arg;
         return 0;
     case CLI_OPT_LOSS:
     case CLI_OPT_DUP:
@@ -417,6 +446,8 @@ void cli_host_usage(FILE *out)
             "                  eth,arp,ip,icmp,udp,tcp or all\n"
             "  --seed N        seed the PRNG (IP IDs, ports, ISNs) to replay a run;\n"
             "                  by default a random seed is drawn and printed\n"
+            "  --cc NAME       TCP congestion control, reno or cubic (default reno); a\n"
+            "                  socket may still choose its own with TCP_CONGESTION\n"
             "Fault injection, both ways between tapir and the kernel (P: 0.02 or 2%%):\n"
             "  --loss P        lose each frame with probability P\n"
             "  --dup P         duplicate each frame with probability P\n"

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* cli.h: what every tapir program shares on its command line: the flags that describe the
- * host (--tap, --ip, --gw, --mac, --mtu, --pcap, --trace, --seed) and the faults to inject on
- * its link (--loss, --dup, --reorder, --reorder-ms, --corrupt, --delay, --rate, --queue),
- * their checks, and starting the host they describe. */
+ * host (--tap, --ip, --gw, --mac, --mtu, --pcap, --trace, --seed, --cc) and the faults to
+ * inject on its link (--loss, --dup, --reorder, --reorder-ms, --corrupt, --delay, --rate,
+ * --queue), their checks, and starting the host they describe. */
 #ifndef TAPIR_APPS_CLI_H
 #define TAPIR_APPS_CLI_H
 
@@ -21,8 +21,8 @@
 enum {
     CLI_OPT_TAP = 0x100, CLI_OPT_IP, CLI_OPT_GW, CLI_OPT_MAC, CLI_OPT_MTU, CLI_OPT_PCAP,
     CLI_OPT_TRACE, CLI_OPT_SEED, CLI_OPT_LOSS, CLI_OPT_DUP, CLI_OPT_REORDER, CLI_OPT_REORDER_MS,
-    CLI_OPT_CORRUPT, CLI_OPT_DELAY, CLI_OPT_RATE, CLI_OPT_QUEUE,
-    CLI_OPT_HOST_LAST = CLI_OPT_QUEUE,
+    CLI_OPT_CORRUPT, CLI_OPT_DELAY, CLI_OPT_RATE, CLI_OPT_QUEUE, CLI_OPT_CC,
+    CLI_OPT_HOST_LAST = CLI_OPT_CC,
 };
 #define CLI_HOST_LONGOPTS                                                                          \
     {"tap", required_argument, 0, CLI_OPT_TAP}, {"ip", required_argument, 0, CLI_OPT_IP},        \
@@ -36,7 +36,8 @@ enum {
         {"corrupt", required_argument, 0, CLI_OPT_CORRUPT},                                        \
         {"delay", required_argument, 0, CLI_OPT_DELAY},                                            \
         {"rate", required_argument, 0, CLI_OPT_RATE},                                              \
-        {"queue", required_argument, 0, CLI_OPT_QUEUE}
+        {"queue", required_argument, 0, CLI_OPT_QUEUE},                                            \
+        {"cc", required_argument, 0, CLI_OPT_CC}
 
 struct cli_host {
     const char *prog;          /* for messages: "udp_client: ..." */

@@ -6,6 +6,7 @@
 #include "inetd.h"
 
 #include <errno.h>
+#include <netinet/tcp.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,6 +36,7 @@ struct inetd {
     int listeners[SVC_COUNT];
     struct conn *conns[INETD_MAX_CONNS];
     unsigned nconns;
+    struct inetd_keepalive keepalive; /* idle_s 0: off */
     struct pollfd *fds;          /* rebuilt on each call: listeners, UDP, conns, extra */
     uint8_t dgram[65536];
 };
@@ -58,11 +60,13 @@ static int open_socket(int type, unsigned short port)
     return fd;
 }
 
-struct inetd *inetd_open(void)
+struct inetd *inetd_open(const struct inetd_keepalive *keepalive)
 {
     struct inetd *d = calloc(1, sizeof(*d));
     if (!d)
         return NULL;
+    if (keepalive)
+        d->keepalive = *keepalive;
     d->fds = calloc(INETD_MAX_CONNS + SVC_COUNT + 3, sizeof(*d->fds));
     d->udp_echo = open_socket(SOCK_DGRAM, 7);
     d->udp_discard = open_socket(SOCK_DGRAM, 9);
@@ -112,6 +116,17 @@ static void daytime_send(struct conn *c)
     tapir_send(c->fd, line, n, 0);
 }
 
+/* The timings first, then SO_KEEPALIVE, so the timer is armed once, with them. */
+static int keepalive_on(int fd, const struct inetd_keepalive *k)
+{
+    int one = 1;
+    if (tapir_setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &k->idle_s, sizeof(k->idle_s)) < 0 ||
+        tapir_setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &k->intvl_s, sizeof(k->intvl_s)) < 0 ||
+        tapir_setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &k->cnt, sizeof(k->cnt)) < 0)
+        return -1;
+    return tapir_setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
+}
+
 static void accept_all(struct inetd *d, enum service svc)
 {
     for (;;) {
@@ -124,6 +139,10 @@ static void accept_all(struct inetd *d, enum service svc)
             continue;
         }
         tapir_fcntl(fd, F_SETFL, O_NONBLOCK);
+        /* The values were checked on the command line; a refusal here is the stack's, and
+         * serving on without keepalive beats refusing the client. */
+        if (d->keepalive.idle_s && keepalive_on(fd, &d->keepalive) < 0)
+            fprintf(stderr, "inetd: cannot turn keepalive on: %s\n", strerror(errno));
         c->fd = fd;
         c->svc = svc;
         d->conns[d->nconns++] = c;

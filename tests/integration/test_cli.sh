@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # test_cli.sh: tapir's command line and signals. --help lists every flag and exits 0; each bad or
-# missing argument (the fault flags' too) exits 2 with exactly one "tapir: ..." line on stderr; a
-# missing tap points at scripts/tap-up; an unprivileged user is told about permissions; a tap
-# already in use and an unwritable --pcap file are refused; the fault flags, given good values,
-# are announced and add a Faults block to the counters; SIGINT and SIGTERM exit 0 after printing
-# the counters; SIGUSR1 prints them and tapir carries on; --seed N is echoed in the first line;
-# --trace icmp prints a line per echo request.
+# missing argument (the fault flags', --cc's and --keepalive's too) exits 2 with exactly one
+# "tapir: ..." line on stderr; a missing tap points at scripts/tap-up; an unprivileged user is
+# told about permissions; a tap already in use and an unwritable --pcap file are refused; the
+# fault flags, given good values, are announced and add a Faults block to the counters;
+# --keepalive's defaults are announced; SIGINT and SIGTERM exit 0 after printing the counters;
+# SIGUSR1 prints them and tapir carries on; --seed N is echoed in the first line; --trace icmp
+# prints a line per echo request.
 set -u
 . "$(dirname "$0")/lib.sh"
 
@@ -22,8 +23,8 @@ run_tapir() {
 run_tapir help --help
 check_eq "--help exits 0" "$RC" 0
 missing=
-for flag in --tap --ip --gw --mac --mtu --pcap --trace --seed --loss --dup --reorder --reorder-ms \
-    --corrupt --delay --rate --queue; do
+for flag in --tap --ip --gw --mac --mtu --pcap --trace --seed --cc --loss --dup --reorder \
+    --reorder-ms --corrupt --delay --rate --queue --keepalive; do
     grep -q -- "$flag" "$TEST_TMP/help.out" || missing="$missing $flag"
 done
 check_eq "--help mentions every flag" "${missing:-none missing}" "none missing"
@@ -79,6 +80,26 @@ check_usage_error "--queue without --rate" --tap tap0 --ip 10.0.0.2/24 --queue 1
 run_tapir usage --tap tap0 --ip 10.0.0.2/24 --loss 1.5
 check "--loss 1.5: the line names the flag and the value" \
     grep -q "^tapir: --loss wants a probability .*'1.5'" "$TEST_TMP/usage.err"
+# --cc: the algorithms the stack has, by their exact names
+check_usage_error "--cc bogus" --tap tap0 --ip 10.0.0.2/24 --cc bogus
+check_usage_error "--cc CUBIC (names are lower case)" --tap tap0 --ip 10.0.0.2/24 --cc CUBIC
+check_usage_error "--cc without a value" --tap tap0 --ip 10.0.0.2/24 --cc
+run_tapir usage --tap tap0 --ip 10.0.0.2/24 --cc bogus
+check "--cc bogus: the line names the choices and the value" \
+    grep -q "^tapir: --cc wants reno or cubic, not 'bogus'" "$TEST_TMP/usage.err"
+# --keepalive IDLE[,INTVL[,CNT]]: seconds 1..32767, CNT 1..127
+check_usage_error "--keepalive 0" --tap tap0 --ip 10.0.0.2/24 --keepalive 0
+check_usage_error "--keepalive 32768 (above Linux's maximum)" --tap tap0 --ip 10.0.0.2/24 --keepalive 32768
+check_usage_error "--keepalive 10,0" --tap tap0 --ip 10.0.0.2/24 --keepalive 10,0
+check_usage_error "--keepalive 10,5,128 (CNT above 127)" --tap tap0 --ip 10.0.0.2/24 --keepalive 10,5,128
+check_usage_error "--keepalive 10,5,3,1 (four values)" --tap tap0 --ip 10.0.0.2/24 --keepalive 10,5,3,1
+check_usage_error "--keepalive 10, (trailing comma)" --tap tap0 --ip 10.0.0.2/24 --keepalive 10,
+check_usage_error "--keepalive -5" --tap tap0 --ip 10.0.0.2/24 --keepalive -5
+check_usage_error "--keepalive 10s (units are implied)" --tap tap0 --ip 10.0.0.2/24 --keepalive 10s
+check_usage_error "--keepalive without a value" --tap tap0 --ip 10.0.0.2/24 --keepalive
+run_tapir usage --tap tap0 --ip 10.0.0.2/24 --keepalive 10,0
+check "--keepalive 10,0: the line names the flag and the value" \
+    grep -q "^tapir: --keepalive wants IDLE\[,INTVL\[,CNT\]\] .*'10,0'" "$TEST_TMP/usage.err"
 check_usage_error "an unknown option" --tap tap0 --ip 10.0.0.2/24 --bogus
 check_usage_error "a stray argument" --tap tap0 --ip 10.0.0.2/24 stray
 
@@ -129,6 +150,18 @@ done
 check "SIGUSR1 prints the Faults block too" grep -q '^Faults:$' "$TAPIR_OUT"
 stop_tapir TERM
 check_eq "tapir with faults exits 0 on SIGTERM" "$TAPIR_RC" 0
+
+# --- --cc and --keepalive that parse: tapir starts and says what keepalive will do ---
+start_tapir --cc cubic --keepalive 600 || not_ok "tapir starts with --cc cubic --keepalive 600"
+check_eq "--keepalive 600: INTVL defaults to 75 s and CNT to 9, as Linux's" \
+    "$(grep '^tapir: keepalive' "$TAPIR_OUT")" \
+    "tapir: keepalive on TCP connections: idle 600 s, then up to 9 probes 75 s apart"
+stop_tapir TERM
+start_tapir --keepalive 20 || not_ok "tapir starts with --keepalive 20"
+check_eq "--keepalive 20: INTVL defaults to IDLE when that is shorter than 75 s" \
+    "$(grep '^tapir: keepalive' "$TAPIR_OUT")" \
+    "tapir: keepalive on TCP connections: idle 20 s, then up to 9 probes 20 s apart"
+stop_tapir TERM
 
 # --- signals, seed, trace ---
 start_tapir --seed 424242 --trace icmp || { not_ok "tapir starts"; done_testing; }

@@ -217,6 +217,9 @@ void tapir_rx_drop(struct tapir_stack *st);
     X(rack_recoveries, "recoveries begun by RACK's time-based loss detection")                     \
     X(tlp_probes, "tail loss probes sent (RFC 8985)")                                              \
     X(tlp_repairs, "tail losses repaired by a probe")                                              \
+    X(spurious_undos, "cwnd reductions undone: every retransmission was a duplicate (D-SACK)")   \
+    X(reordering_seen, "connections that saw reordering (RACK then waits, RFC 8985)")             \
+    X(dsack_sent, "D-SACK blocks sent (RFC 2883)")                                                 \
     X(sack_blocks_invalid, "SACK blocks ignored: outside what was sent")                           \
     X(dsack_received, "D-SACK blocks received (a duplicate arrived)")                              \
     X(delayed_acks, "ACKs sent by the delayed-ACK timer")                                          \
