@@ -55,9 +55,14 @@ $(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(TEST_LIB) $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) $(filter %.o,$^) $(filter %.a,$^) $(LDLIBS) -lcmocka -o $@
 
-# The TCP unit tests share one conversation helper (the peer's side of a connection); the
-# link puts objects before the library, wherever a rule added them.
-$(BUILD)/tests/unit/test_tcp_input $(BUILD)/tests/unit/test_tcp_options: $(BUILD)/obj/tests/unit/tcp_conv.o
+# Helpers shared by some tests (their names do not start with test_, so they make no binary of
+# their own); the link puts objects before the library, wherever a rule added them. The TCP
+# unit tests share one conversation helper (the peer's side of a connection), the sim tests
+# one harness (two stacks over the wire in virtual time).
+TCP_UNIT_TESTS := $(patsubst tests/%.c,$(BUILD)/tests/%,$(wildcard tests/unit/test_tcp_*.c))
+SIM_TESTS      := $(patsubst tests/%.c,$(BUILD)/tests/%,$(SIM_SRC))
+$(TCP_UNIT_TESTS): $(BUILD)/obj/tests/unit/tcp_conv.o
+$(SIM_TESTS): $(BUILD)/obj/tests/sim/sim.o
 
 $(BUILD)/bench/%: $(BUILD)/obj/tests/bench/%.o $(LIB)
 	@mkdir -p $(dir $@)

@@ -347,6 +347,9 @@ static inline uint32_t tcp_send_room(const struct tcp_conn *c)
  * growing only by a useful step (receiver SWS avoidance). */
 uint32_t tcp_rcv_window(const struct tcp_conn *c);
 uint8_t tcp_choose_wscale(uint32_t rcvbuf_bytes);
+/* The option bytes a data segment sent now would carry beyond the timestamps (SACK and
+ * D-SACK blocks): the payload gives way to them, so the segment never outgrows the MSS. */
+uint32_t tcp_sack_option_len(const struct tcp_conn *c);
 /* Nagle and sender SWS avoidance: may n new bytes (of unsent queued) go now? */
 bool tcp_nagle_ok(const struct tcp_conn *c, uint32_t n, uint32_t unsent);
 /* PAWS (tcp_input.c): is the segment an old duplicate by its timestamp? */

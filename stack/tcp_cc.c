@@ -190,6 +190,9 @@ void tcp_retransmit(struct tcp_conn *c, uint32_t seq, uint32_t len)
 {
     uint32_t data_end = c->snd_una + c->sndq.len;
     uint32_t n = seq_lt(seq, data_end) ? data_end - seq : 0;
+    uint32_t room = tcp_smss(c) - tcp_sack_option_len(c); /* as new data: no IP fragments */
+    if (len > room)
+        len = room;
     if (n > len)
         n = len;
     bool fin = c->fin_sent && seq + n == c->fin_seq && seq_lt(c->fin_seq, seq + len + 1) &&

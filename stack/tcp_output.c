@@ -160,8 +160,7 @@ static unsigned tcp_data_options(struct tcp_conn *c, uint8_t *o, bool with_sack)
     return (unsigned)(p - o);
 }
 
-/* The option bytes a data segment sent now would carry beyond the timestamps. */
-static uint32_t tcp_sack_option_len(const struct tcp_conn *c)
+uint32_t tcp_sack_option_len(const struct tcp_conn *c)
 {
     unsigned want = c->ooo_count + (c->dsack_pending ? 1u : 0u);
     if (!c->sack_ok || !want)

@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* test_sim_ping.c: two stacks ping each other over drivers/wire.c in virtual time, through
- * loss, duplication, reordering and corruption; a seed replays a run byte for byte. */
+ * loss, duplication, reordering and corruption; a seed replays a run byte for byte. ICMP
+ * without sockets: the stacks sit on the wire directly (no sim.c driver wrapper), with stack
+ * A's capture in memory; sim.h gives only their configuration. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -12,13 +14,12 @@
 #include <cmocka.h>
 
 #include "core.h"
+#include "sim.h"
 #include "wire.h"
 
-#define HOST_A 0x0a000001u /* 10.0.0.1 */
-#define HOST_B 0x0a000002u /* 10.0.0.2 */
 #define PING_ID 0x7a7au
 
-struct sim {
+struct ping_sim {
     struct wire *wire;
     struct tapir_stack *st[2];
     char *pcap_buf;
@@ -33,7 +34,7 @@ struct sim {
 static void on_reply(void *ctx, uint32_t from, uint16_t id, uint16_t seq, const uint8_t *data,
                      size_t len)
 {
-    struct sim *s = ctx;
+    struct ping_sim *s = ctx;
     s->replies++;
     if (from != HOST_B || id != PING_ID) {
         s->bad_replies++;
@@ -48,7 +49,7 @@ static void on_reply(void *ctx, uint32_t from, uint16_t id, uint16_t seq, const 
         s->got_reply = 1;
 }
 
-static void sim_start(struct sim *s, const struct wire_faults *faults, uint64_t seed)
+static void ping_sim_start(struct ping_sim *s, const struct wire_faults *faults, uint64_t seed)
 {
     memset(s, 0, sizeof(*s));
     s->wire = wire_new(faults, seed ^ 0x5eed, 4096);
@@ -57,12 +58,7 @@ static void sim_start(struct sim *s, const struct wire_faults *faults, uint64_t 
     assert_non_null(s->pcap);
     for (int i = 0; i < 2; i++) {
         struct tapir_config cfg;
-        tapir_config_defaults(&cfg);
-        uint8_t mac[6] = {0x02, 0, 0, 0, 0, (uint8_t)(i + 1)};
-        memcpy(cfg.mac, mac, 6);
-        cfg.addr.s_addr = htonl(i == 0 ? HOST_A : HOST_B);
-        cfg.prefix_len = 24;
-        cfg.seed = seed + (uint64_t)i;
+        sim_stack_config(&cfg, i, seed + (uint64_t)i);
         cfg.pcap_out = i == 0 ? s->pcap : NULL;
         struct tapir_driver drv = wire_driver(s->wire, i);
         s->st[i] = tapir_stack_new(&cfg, &drv);
@@ -76,7 +72,7 @@ static void sim_start(struct sim *s, const struct wire_faults *faults, uint64_t 
         tapir_start(s->st[i], wire_now(s->wire));
 }
 
-static void sim_stop(struct sim *s)
+static void ping_sim_stop(struct ping_sim *s)
 {
     for (int i = 0; i < 2; i++)
         tapir_stack_free(s->st[i]);
@@ -87,7 +83,8 @@ static void sim_stop(struct sim *s)
 
 /* Pings B from A until it answers, each try waiting up to a second of virtual time. Returns
  * the number of tries, or 0 if max_tries went unanswered. */
-static unsigned ping_until_answered(struct sim *s, uint16_t seq, size_t len, unsigned max_tries)
+static unsigned ping_until_answered(struct ping_sim *s, uint16_t seq, size_t len,
+                                    unsigned max_tries)
 {
     uint8_t data[8192];
     assert_true(len <= sizeof(data));
@@ -107,7 +104,7 @@ static unsigned ping_until_answered(struct sim *s, uint16_t seq, size_t len, uns
 }
 
 /* 100 pings, every other one 3000 bytes (three fragments each way). Returns the total tries. */
-static unsigned ping_series(struct sim *s)
+static unsigned ping_series(struct ping_sim *s)
 {
     unsigned tries = 0;
     for (uint16_t seq = 1; seq <= 100; seq++) {
@@ -122,22 +119,22 @@ static unsigned ping_series(struct sim *s)
 static void test_clean_link_answers_every_ping_first_time(void **state)
 {
     (void)state;
-    struct sim s;
+    struct ping_sim s;
     struct wire_faults none = {.delay_us = 500};
-    sim_start(&s, &none, 1);
+    ping_sim_start(&s, &none, 1);
     assert_int_equal(ping_series(&s), 100);
     assert_int_equal(s.bad_replies, 0);
     assert_int_equal(tapir_stats(s.st[1])->ip.frag_reassembled, 50);
     assert_int_equal(tapir_stats(s.st[0])->ip.frag_reassembled, 50);
-    sim_stop(&s);
+    ping_sim_stop(&s);
 }
 
 static void test_ping_through_20_percent_loss(void **state)
 {
     (void)state;
-    struct sim s;
+    struct ping_sim s;
     struct wire_faults lossy = {.loss_ppm = 200000, .delay_us = 500};
-    sim_start(&s, &lossy, 42);
+    ping_sim_start(&s, &lossy, 42);
     unsigned tries = ping_series(&s);
     /* Every ping got through in the end, and the loss really happened: with 20% loss a
      * 56-byte ping fails ~36% of the time and a fragmented one ~74%. */
@@ -151,16 +148,16 @@ static void test_ping_through_20_percent_loss(void **state)
     assert_true(tapir_stats(s.st[0])->icmp.rx_time_exceeded > 0);
     for (int i = 0; i < 2; i++)
         assert_int_equal(tapir_stats(s.st[i])->mem.pkb_in_use, 0);
-    sim_stop(&s);
+    ping_sim_stop(&s);
 }
 
 static void test_dup_reorder_and_corruption_are_survived(void **state)
 {
     (void)state;
-    struct sim s;
+    struct ping_sim s;
     struct wire_faults rough = {.dup_ppm = 100000, .reorder_ppm = 200000, .reorder_us = 3000,
                                 .corrupt_ppm = 50000, .delay_us = 500};
-    sim_start(&s, &rough, 7);
+    ping_sim_start(&s, &rough, 7);
     ping_series(&s);
     const struct wire_stats *w = wire_stats(s.wire);
     assert_true(w->duplicated > 0 && w->reordered > 0 && w->corrupted > 0);
@@ -179,23 +176,23 @@ static void test_dup_reorder_and_corruption_are_survived(void **state)
     }
     assert_true(caught > 0);
     assert_true(tapir_stats(s.st[1])->ip.frag_dup > 0);
-    sim_stop(&s);
+    ping_sim_stop(&s);
 }
 
 /* Runs the lossy series with a seed and returns a copy of A's pcap. */
 static char *lossy_capture(uint64_t seed, size_t *len)
 {
-    struct sim s;
+    struct ping_sim s;
     struct wire_faults lossy = {.loss_ppm = 200000, .reorder_ppm = 100000, .reorder_us = 2000,
                                 .delay_us = 500};
-    sim_start(&s, &lossy, seed);
+    ping_sim_start(&s, &lossy, seed);
     ping_series(&s);
     fflush(s.pcap);
     char *copy = malloc(s.pcap_len);
     assert_non_null(copy);
     memcpy(copy, s.pcap_buf, s.pcap_len);
     *len = s.pcap_len;
-    sim_stop(&s);
+    ping_sim_stop(&s);
     return copy;
 }
 

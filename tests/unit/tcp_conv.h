@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /* tcp_conv.h: one TCP conversation for the unit tests: the test plays the peer, 10.0.0.1,
  * with crafted segments, and reads back what the stack (10.0.0.2) sent on the connection.
- * Shared by test_tcp_input.c and test_tcp_options.c. It includes no stack header, so a test
- * may include <netinet/tcp.h> (whose state names collide with the stack's tcp.h). */
+ * Shared by the TCP unit tests (test_tcp_*.c; the Makefile links it into each). It includes
+ * no stack header, so a test may include <netinet/tcp.h> (whose state names collide with the
+ * stack's tcp.h). */
 #ifndef TAPIR_TEST_TCP_CONV_H
 #define TAPIR_TEST_TCP_CONV_H
 

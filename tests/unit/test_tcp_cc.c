@@ -6,50 +6,22 @@
  * (RFC 9438), Nagle's decision (RFC 896, RFC 1122 §4.2.3.4) and the delayed-ACK decision
  * (RFC 1122 §4.2.3.2, RFC 5681 §4.2). Expected numbers are worked out by hand beside each
  * check. Segments the rules send go through the fixture's capturing driver and are checked
- * by sequence number, length and content. */
+ * by sequence number, length and content. The stack and the peer's segments come from
+ * tcp_conv (restart, TCP_TEST, seg_in, out_all); the connection blocks are built here. */
 #include "fixture.h"
 
 #include "core.h"
 #include "tcp.h"
+#include "tcp_conv.h"
 
-#define PEER FX_GW_IP
-#define LPORT 80
-#define RPORT 40000
 #define ISS 1000000u       /* our ISS: the SYN is ISS, the first data byte UNA */
 #define UNA (ISS + 1u)
-#define PEER_ISN 0x22334455u
 #define MS 1000u           /* microseconds */
 #define SEC 1000000u
 
-static uint8_t pat[1u << 20]; /* byte i of the stream is pat[i] (from UNA) */
+static uint8_t pat[1u << 20]; /* byte i of the stream is pat[i] (from UNA); filled in main */
 
 /* ---- set-up ------------------------------------------------------------------------------ */
-
-/* A fresh stack from cfg that knows the peer's MAC for days, so only TCP speaks. */
-static void restart(struct fixture *f, struct tapir_config *cfg)
-{
-    cfg->arp_reachable_us = 1000000000000ull;
-    fx_restart(f, cfg);
-    fx_learn_gateway(f);
-}
-
-static int setup_cc(void **state)
-{
-    int rc = fx_setup(state);
-    if (rc != 0)
-        return rc;
-    struct tapir_config cfg;
-    fx_config(&cfg);
-    restart(*state, &cfg);
-    fx_pattern(pat, sizeof(pat), 11);
-    return 0;
-}
-#define CC_TEST(fn) cmocka_unit_test_setup_teardown(fn, setup_cc, fx_teardown)
-
-static const struct tapir_tcp_stats *tcps(const struct fixture *f)
-{
-    return &fx_stats(f)->tcp;
-}
 
 /* n more bytes at the end of the send ring, continuing the pattern. */
 static void queue(struct tcp_conn *c, uint32_t n)
@@ -162,28 +134,25 @@ static void expect_board_sane(const struct tcp_conn *c)
     assert_int_equal(c->sacked_bytes, bytes);
 }
 
-/* Data segments out since the last look (pure ACKs skipped): count, and their seq and len. */
+/* Data segments out since the last look (pure ACKs skipped), each checked to be ours on the
+ * connection: count, and their seq and len. */
 struct seg_out {
     uint32_t seq, len;
 };
 static size_t take_segs(struct fixture *f, struct seg_out *out, size_t max)
 {
-    size_t n, k = 0;
-    const struct fx_frame *fr = fx_take_all(f, &n);
+    struct conv cv = conv_new(f, RPORT);
+    struct fx_tcp_view v[FX_MAX_FRAMES];
+    size_t n = out_all(&cv, v, FX_MAX_FRAMES, false), k = 0;
     for (size_t i = 0; i < n; i++) {
-        struct fx_ip_view ip;
-        struct fx_tcp_view v = fx_as_tcp(&fr[i], &ip);
-        assert_int_equal(ip.dst, PEER);
-        assert_int_equal(v.sport, LPORT);
-        assert_int_equal(v.dport, RPORT);
-        if (v.data_len == 0 && !(v.flags & FX_TCP_FIN))
+        if (v[i].data_len == 0 && !(v[i].flags & FX_TCP_FIN))
             continue;
         assert_true(k < max);
         /* The bytes are the stream's bytes at that sequence number. */
-        assert_true(v.seq - UNA + v.data_len <= sizeof(pat));
-        assert_memory_equal(v.data, pat + (v.seq - UNA), v.data_len);
-        out[k].seq = v.seq;
-        out[k].len = (uint32_t)v.data_len;
+        assert_true(v[i].seq - UNA + v[i].data_len <= sizeof(pat));
+        assert_memory_equal(v[i].data, pat + (v[i].seq - UNA), v[i].data_len);
+        out[k].seq = v[i].seq;
+        out[k].len = (uint32_t)v[i].data_len;
         k++;
     }
     return k;
@@ -343,14 +312,8 @@ static void test_zero_rtt_sample_still_counts_as_a_measurement(void **state)
 /* The peer acknowledges up to ack, through the whole input path (the connection is hashed). */
 static void peer_acks(struct fixture *f, struct tcp_conn *c, uint32_t ack)
 {
-    struct fx_tcp t = fx_tcp_default();
-    t.sport = RPORT;
-    t.dport = LPORT;
-    t.seq = c->rcv_nxt;
-    t.ack = ack;
-    t.flags = FX_TCP_ACK;
-    t.wnd = 65535;
-    fx_inject_tcp(f, &t, NULL, 0);
+    struct conv cv = conv_new(f, RPORT);
+    seg_in(&cv, FX_TCP_ACK, c->rcv_nxt, ack, -1, NULL, 0);
 }
 
 static void test_karn_ack_of_a_timed_segment_gives_a_sample(void **state)
@@ -1471,48 +1434,49 @@ static void test_delack_decision(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        CC_TEST(test_rto_first_sample),
-        CC_TEST(test_rto_later_samples_use_eighth_and_quarter_gains),
-        CC_TEST(test_rto_is_at_least_the_configured_minimum),
-        CC_TEST(test_rto_variance_term_is_at_least_the_clock_granularity),
-        CC_TEST(test_rto_is_at_most_60_s),
-        CC_TEST(test_zero_rtt_sample_still_counts_as_a_measurement),
-        CC_TEST(test_karn_ack_of_a_timed_segment_gives_a_sample),
-        CC_TEST(test_karn_retransmission_stops_the_timing),
-        CC_TEST(test_karn_timeout_stops_the_timing),
-        CC_TEST(test_backoff_doubles_rto_to_60_s_then_gives_up),
-        CC_TEST(test_backoff_is_capped_from_a_large_base),
-        CC_TEST(test_sack_update_merges_and_keeps_ranges_sorted),
-        CC_TEST(test_sack_update_ignores_invalid_blocks_and_dsack),
-        CC_TEST(test_sack_advance_forgets_what_is_below_snd_una),
-        CC_TEST(test_sack_is_lost_by_bytes_or_ranges_above),
-        CC_TEST(test_sack_pipe_worked_example),
-        CC_TEST(test_sack_next_hole_lost_first_and_above_high_rxt),
-        CC_TEST(test_sack_skip_jumps_over_sacked_ranges),
-        CC_TEST(test_sack_full_scoreboard_drops_the_highest),
-        CC_TEST(test_initial_window_rfc6928),
-        CC_TEST(test_slow_start_grows_by_acked_up_to_two_smss),
-        CC_TEST(test_no_growth_when_the_window_was_not_used),
-        CC_TEST(test_congestion_avoidance_one_smss_per_cwnd_acked),
-        CC_TEST(test_newreno_fast_retransmit_and_recovery),
-        CC_TEST(test_newreno_full_ack_sets_cwnd_to_min_ssthresh_flight_plus_smss),
-        CC_TEST(test_sack_recovery_sets_cwnd_to_ssthresh),
-        CC_TEST(test_sack_loss_enters_recovery_before_three_dupacks),
-        CC_TEST(test_sack_recovery_retransmits_lost_holes_within_pipe),
-        CC_TEST(test_sack_lost_retransmission_is_sent_again),
-        CC_TEST(test_no_new_recovery_before_recover_is_passed),
-        CC_TEST(test_fast_retransmit_still_works_after_2_gib_without_loss),
-        CC_TEST(test_timeout_collapses_cwnd_and_sets_ssthresh_once),
-        CC_TEST(test_timeout_with_sack_keeps_scoreboard_once_and_resends_only_holes),
-        CC_TEST(test_timeout_during_recovery_ends_it),
-        CC_TEST(test_idle_longer_than_rto_restarts_from_the_initial_window),
-        CC_TEST(test_cc_find_by_name),
-        CC_TEST(test_cubic_loss_sets_ssthresh_to_0_7_w),
-        CC_TEST(test_cubic_grows_concave_to_w_max_then_convex),
-        CC_TEST(test_cubic_fast_convergence),
-        CC_TEST(test_nagle_decision),
-        CC_TEST(test_nagle_holds_the_tail_in_output),
-        CC_TEST(test_delack_decision),
+        TCP_TEST(test_rto_first_sample),
+        TCP_TEST(test_rto_later_samples_use_eighth_and_quarter_gains),
+        TCP_TEST(test_rto_is_at_least_the_configured_minimum),
+        TCP_TEST(test_rto_variance_term_is_at_least_the_clock_granularity),
+        TCP_TEST(test_rto_is_at_most_60_s),
+        TCP_TEST(test_zero_rtt_sample_still_counts_as_a_measurement),
+        TCP_TEST(test_karn_ack_of_a_timed_segment_gives_a_sample),
+        TCP_TEST(test_karn_retransmission_stops_the_timing),
+        TCP_TEST(test_karn_timeout_stops_the_timing),
+        TCP_TEST(test_backoff_doubles_rto_to_60_s_then_gives_up),
+        TCP_TEST(test_backoff_is_capped_from_a_large_base),
+        TCP_TEST(test_sack_update_merges_and_keeps_ranges_sorted),
+        TCP_TEST(test_sack_update_ignores_invalid_blocks_and_dsack),
+        TCP_TEST(test_sack_advance_forgets_what_is_below_snd_una),
+        TCP_TEST(test_sack_is_lost_by_bytes_or_ranges_above),
+        TCP_TEST(test_sack_pipe_worked_example),
+        TCP_TEST(test_sack_next_hole_lost_first_and_above_high_rxt),
+        TCP_TEST(test_sack_skip_jumps_over_sacked_ranges),
+        TCP_TEST(test_sack_full_scoreboard_drops_the_highest),
+        TCP_TEST(test_initial_window_rfc6928),
+        TCP_TEST(test_slow_start_grows_by_acked_up_to_two_smss),
+        TCP_TEST(test_no_growth_when_the_window_was_not_used),
+        TCP_TEST(test_congestion_avoidance_one_smss_per_cwnd_acked),
+        TCP_TEST(test_newreno_fast_retransmit_and_recovery),
+        TCP_TEST(test_newreno_full_ack_sets_cwnd_to_min_ssthresh_flight_plus_smss),
+        TCP_TEST(test_sack_recovery_sets_cwnd_to_ssthresh),
+        TCP_TEST(test_sack_loss_enters_recovery_before_three_dupacks),
+        TCP_TEST(test_sack_recovery_retransmits_lost_holes_within_pipe),
+        TCP_TEST(test_sack_lost_retransmission_is_sent_again),
+        TCP_TEST(test_no_new_recovery_before_recover_is_passed),
+        TCP_TEST(test_fast_retransmit_still_works_after_2_gib_without_loss),
+        TCP_TEST(test_timeout_collapses_cwnd_and_sets_ssthresh_once),
+        TCP_TEST(test_timeout_with_sack_keeps_scoreboard_once_and_resends_only_holes),
+        TCP_TEST(test_timeout_during_recovery_ends_it),
+        TCP_TEST(test_idle_longer_than_rto_restarts_from_the_initial_window),
+        TCP_TEST(test_cc_find_by_name),
+        TCP_TEST(test_cubic_loss_sets_ssthresh_to_0_7_w),
+        TCP_TEST(test_cubic_grows_concave_to_w_max_then_convex),
+        TCP_TEST(test_cubic_fast_convergence),
+        TCP_TEST(test_nagle_decision),
+        TCP_TEST(test_nagle_holds_the_tail_in_output),
+        TCP_TEST(test_delack_decision),
     };
+    fx_pattern(pat, sizeof(pat), 11);
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
