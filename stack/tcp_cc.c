@@ -308,7 +308,10 @@ void tcp_cc_dupack(struct tcp_conn *c)
      * timeout): only once the cumulative ACK has passed `recover`. */
     if (!seq_ge(c->snd_una, c->recover))
         return;
-    if (c->dupacks >= TCP_DUPTHRESH || (c->sack_ok && tcp_sack_is_lost(c, c->snd_una)))
+    /* Once reordering has been seen on a SACK connection, counting duplicate ACKs no longer
+     * proves a loss: RACK's clock decides (RFC 8985 §6.2), through IsLost. */
+    bool count_says = c->dupacks >= TCP_DUPTHRESH && !(c->sack_ok && c->rack_reord);
+    if (count_says || (c->sack_ok && tcp_sack_is_lost(c, c->snd_una)))
         tcp_enter_recovery(c);
 }
 
