@@ -461,9 +461,15 @@ static bool tcp_is_dupack(const struct tcp_conn *c, const struct tcp_seg *seg, u
     return !seg->len && !(seg->flags & TCP_FIN) && wnd == c->snd_wnd;
 }
 
+/* The peer's window as the trace shows it: when it shuts or opens, and when it moves by a
+ * quarter of the largest it has offered. (Every ACK of a bulk transfer moves it a little as
+ * the peer's application reads; those would bury the lines that matter.) */
 static void tcp_trace_window(struct tcp_conn *c, uint32_t wnd)
 {
     if (!tapir_tracing(c->st, TAPIR_TRACE_TCP))
+        return;
+    uint32_t step = wnd > c->snd_wnd ? wnd - c->snd_wnd : c->snd_wnd - wnd;
+    if ((wnd == 0) == (c->snd_wnd == 0) && step < c->max_snd_wnd / 4)
         return;
     char a[IP_STR_LEN];
     tapir_trace(c->st, TAPIR_TRACE_TCP, "tcp %s:%u window %u -> %u", ip_str(c->remote_addr, a),

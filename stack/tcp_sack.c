@@ -148,7 +148,9 @@ uint32_t tcp_sack_high(const struct tcp_conn *c)
 /* RFC 6675 §4 IsLost(SeqNum): DupThresh discontiguous SACKed ranges above it, or more than
  * (DupThresh - 1) * SMSS bytes SACKed above it. Ranges stand in for "sequences" here: a
  * range is at least one segment. */
-bool tcp_sack_dupthresh_lost(const struct tcp_conn *c, uint32_t seq)
+/* The count's verdict on seq, given what is SACKed above it. */
+static bool count_lost(const struct tcp_conn *c, uint32_t seq, unsigned above_ranges,
+                       uint32_t above_bytes)
 {
     /* After a timeout everything sent before it and not SACKed is taken as lost (RFC 6675
      * §5.1 keeps the scoreboard so that only that is sent again). */
@@ -156,6 +158,12 @@ bool tcp_sack_dupthresh_lost(const struct tcp_conn *c, uint32_t seq)
         return true;
     if (c->rack_reord)
         return false; /* reordering seen: RACK's clock alone decides (RFC 8985 §6.2) */
+    return above_ranges >= TCP_DUPTHRESH ||
+           above_bytes > (TCP_DUPTHRESH - 1) * (uint32_t)tcp_smss(c);
+}
+
+bool tcp_sack_dupthresh_lost(const struct tcp_conn *c, uint32_t seq)
+{
     uint32_t above_bytes = 0;
     unsigned above_ranges = 0;
     for (unsigned i = c->sacked_count; i-- > 0;) {
@@ -165,8 +173,7 @@ bool tcp_sack_dupthresh_lost(const struct tcp_conn *c, uint32_t seq)
         above_bytes += seq_gt(b->start, seq) ? b->end - b->start : b->end - seq;
         above_ranges++;
     }
-    return above_ranges >= TCP_DUPTHRESH ||
-           above_bytes > (TCP_DUPTHRESH - 1) * (uint32_t)tcp_smss(c);
+    return count_lost(c, seq, above_ranges, above_bytes);
 }
 
 /* Lost by the scoreboard's count, or by RACK's clock (tcp_rack.c, RFC 8985). */
@@ -175,43 +182,57 @@ bool tcp_sack_is_lost(const struct tcp_conn *c, uint32_t seq)
     return seq_lt(seq, c->rack_lost_end) || tcp_sack_dupthresh_lost(c, seq);
 }
 
-uint32_t tcp_sack_lost_end(const struct tcp_conn *c, uint32_t start, uint32_t end)
+/* No SACKed byte lies inside a hole, so the count condemns all of it or none; RACK's
+ * boundary may fall inside it. */
+static uint32_t hole_lost_end(const struct tcp_conn *c, uint32_t start, uint32_t end,
+                              bool counted_lost)
 {
-    /* No SACKed byte lies inside a hole, so the count condemns all of it or none; RACK's
-     * boundary may fall inside it. */
-    if (tcp_sack_dupthresh_lost(c, start))
+    if (counted_lost)
         return end;
     if (seq_le(c->rack_lost_end, start))
         return start;
     return seq_lt(c->rack_lost_end, end) ? c->rack_lost_end : end;
 }
 
+uint32_t tcp_sack_lost_end(const struct tcp_conn *c, uint32_t start, uint32_t end)
+{
+    return hole_lost_end(c, start, end, tcp_sack_dupthresh_lost(c, start));
+}
+
+/* Bytes of [start, end) retransmitted (below HighRxt): in the network a second time. */
+static uint32_t hole_rxt_bytes(const struct tcp_conn *c, uint32_t start, uint32_t end)
+{
+    if (!seq_gt(c->high_rxt, start))
+        return 0;
+    return (seq_lt(c->high_rxt, end) ? c->high_rxt : end) - start;
+}
+
 /* RFC 6675 §4 SetPipe: the bytes in the network. Unsacked bytes count once unless they are
- * lost; those retransmitted (below HighRxt) count once more. A hole between two SACKed
- * ranges is lost or not as a whole, since no SACKed byte lies inside it. */
+ * lost; those retransmitted (below HighRxt) count once more. It runs after every ACK in
+ * recovery, so it walks the scoreboard once, from the top down, carrying the count of what
+ * is SACKed above each hole (asking IsLost hole by hole would walk it again for each). */
 uint32_t tcp_sack_pipe(const struct tcp_conn *c)
 {
-    uint32_t pipe = 0, hole_start = c->snd_una;
-    for (unsigned i = 0; i <= c->sacked_count; i++) {
-        uint32_t hole_end = i < c->sacked_count ? c->sacked[i].start : c->snd_max;
-        if (seq_lt(hole_start, hole_end)) {
-            if (i == c->sacked_count) {
-                /* Above the highest SACK: in the network, except what a timeout declared
-                 * lost (below recover). */
-                uint32_t lost_end = c->rto_recovery && seq_gt(c->recover, hole_start)
-                                        ? (seq_lt(c->recover, hole_end) ? c->recover : hole_end)
-                                        : hole_start;
-                pipe += hole_end - lost_end;
-            } else {
-                pipe += hole_end - tcp_sack_lost_end(c, hole_start, hole_end);
-            }
-            if (seq_gt(c->high_rxt, hole_start)) {
-                uint32_t rxt_end = seq_lt(c->high_rxt, hole_end) ? c->high_rxt : hole_end;
-                pipe += rxt_end - hole_start;
-            }
-        }
-        if (i < c->sacked_count)
-            hole_start = c->sacked[i].end;
+    unsigned n = c->sacked_count;
+    uint32_t top = n ? c->sacked[n - 1].end : c->snd_una, pipe = 0;
+    if (seq_lt(top, c->snd_max)) {
+        /* Above the highest SACK: in the network, except what a timeout declared lost
+         * (below recover). */
+        uint32_t lost_end = c->rto_recovery && seq_gt(c->recover, top)
+                                ? (seq_lt(c->recover, c->snd_max) ? c->recover : c->snd_max)
+                                : top;
+        pipe += c->snd_max - lost_end + hole_rxt_bytes(c, top, c->snd_max);
+    }
+    uint32_t above_bytes = 0;
+    unsigned above_ranges = 0;
+    for (unsigned i = n; i-- > 0;) {
+        above_bytes += c->sacked[i].end - c->sacked[i].start;
+        above_ranges++;
+        uint32_t start = i ? c->sacked[i - 1].end : c->snd_una, end = c->sacked[i].start;
+        if (!seq_lt(start, end))
+            continue;
+        bool counted = count_lost(c, start, above_ranges, above_bytes);
+        pipe += end - hole_lost_end(c, start, end, counted) + hole_rxt_bytes(c, start, end);
     }
     return pipe;
 }
