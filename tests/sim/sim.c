@@ -480,11 +480,15 @@ struct tapir_sock *wait_accept(struct sim *s, struct tapir_sock *l, uint64_t max
     return k;
 }
 
-void open_conn(struct sim *s, struct conn *c, uint16_t cport, int srv_rcvbuf_bytes)
+/* open_conn, and open_conn_rcvbufs when cli_rcvbuf_bytes > 0. */
+static void open_conn_with(struct sim *s, struct conn *c, uint16_t cport, int srv_rcvbuf_bytes,
+                           int cli_rcvbuf_bytes)
 {
     memset(c, 0, sizeof(*c));
     c->lis = listen_on(s, 1, SERVER_PORT, srv_rcvbuf_bytes);
     c->cli = tcp_open(s, 0);
+    if (cli_rcvbuf_bytes)
+        set_rcvbuf(c->cli, cli_rcvbuf_bytes);
     if (cport)
         bind_to(c->cli, 0, cport);
     start_connect(s, c->cli, 1, SERVER_PORT);
@@ -495,6 +499,16 @@ void open_conn(struct sim *s, struct conn *c, uint16_t cport, int srv_rcvbuf_byt
     struct sockaddr_in peer;
     assert_int_equal(tapir_sock_getpeername(c->srv, &peer), 0);
     assert_int_equal(ntohs(peer.sin_port), c->cport);
+}
+
+void open_conn(struct sim *s, struct conn *c, uint16_t cport, int srv_rcvbuf_bytes)
+{
+    open_conn_with(s, c, cport, srv_rcvbuf_bytes, 0);
+}
+
+void open_conn_rcvbufs(struct sim *s, struct conn *c, int srv_rcvbuf_bytes, int cli_rcvbuf_bytes)
+{
+    open_conn_with(s, c, 0, srv_rcvbuf_bytes, cli_rcvbuf_bytes);
 }
 
 void close_conn(struct conn *c)
@@ -556,6 +570,15 @@ void settle(struct sim *s)
         print_error("%s\n", s->violation);
     assert_int_equal(s->window_violations, 0);
     assert_int_equal(s->window_shrinks, 0);
+}
+
+void close_settle_free(struct sim *s, struct tapir_sock *const *socks, size_t n)
+{
+    sync_stacks(s);
+    for (size_t i = 0; i < n; i++)
+        tapir_sock_close(socks[i]);
+    settle(s);
+    sim_free(s);
 }
 
 /* ---- Moving bytes ---------------------------------------------------------------------------- */

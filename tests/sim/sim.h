@@ -216,6 +216,8 @@ struct conn {
 /* Opens c: the client from port cport (0: an ephemeral one), the listener's SO_RCVBUF
  * srv_rcvbuf_bytes (0: the default); connect and accept each within 60 s (SYNs may be lost). */
 void open_conn(struct sim *s, struct conn *c, uint16_t cport, int srv_rcvbuf_bytes);
+/* The same from an ephemeral port, the client's SO_RCVBUF set too (before it connects). */
+void open_conn_rcvbufs(struct sim *s, struct conn *c, int srv_rcvbuf_bytes, int cli_rcvbuf_bytes);
 /* Closes the client, the server and the listener, in that order. */
 void close_conn(struct conn *c);
 
@@ -230,6 +232,14 @@ void expect_eof(struct tapir_sock *k);
  * connection block is freed, no packet buffer is held, no data was dropped for room, no storm
  * cut the link, and no segment went past its peer's window. */
 void settle(struct sim *s);
+/* The end of a TCP test: brings the stacks' clocks to now, closes the n sockets in order,
+ * settles (with all of settle's checks) and frees the sim. */
+void close_settle_free(struct sim *s, struct tapir_sock *const *socks, size_t n);
+/* The same for the sockets listed: CLOSE_SETTLE_FREE(s, c.cli, c.srv, c.lis). */
+#define CLOSE_SETTLE_FREE(s, ...)                                                              \
+    close_settle_free((s), (struct tapir_sock *const[]){__VA_ARGS__},                          \
+                      sizeof((struct tapir_sock *const[]){__VA_ARGS__}) /                      \
+                          sizeof(struct tapir_sock *))
 
 /* ---- Moving bytes ---------------------------------------------------------------------------- */
 

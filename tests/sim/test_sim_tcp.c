@@ -46,9 +46,7 @@ static void test_handshake_and_close_segment_counts(void **state)
     /* FIN; ACK; FIN; ACK. */
     assert_int_equal(s->tcp_segs[0], 4);
     assert_int_equal(s->tcp_segs[1], 3);
-    tapir_sock_close(c.lis);
-    settle(s);
-    sim_free(s);
+    CLOSE_SETTLE_FREE(s, c.lis);
 }
 
 /* RFC 9293 §3.6, the normal close: the client half-closes with shutdown(SHUT_WR) and keeps
@@ -138,9 +136,7 @@ static void test_close_orphans_until_time_wait_ends(void **state)
     assert_string_equal(states(s, 0, c.cport, SERVER_PORT),
                         "CLOSED SYN_SENT ESTABLISHED FIN_WAIT_1 FIN_WAIT_2 TIME_WAIT CLOSED");
     assert_int_equal(ta->conns_freed, 1);
-    tapir_sock_close(c.lis);
-    settle(s);
-    sim_free(s);
+    CLOSE_SETTLE_FREE(s, c.lis);
 }
 
 /* An orphan in FIN_WAIT_2 whose peer never closes is freed after 2*MSL (Linux's
@@ -165,9 +161,18 @@ static void test_orphan_fin_wait_2_times_out(void **state)
                         "CLOSED SYN_RECEIVED ESTABLISHED CLOSE_WAIT LAST_ACK CLOSED");
     assert_int_equal(tapir_stats(s->st[0])->tcp.rx_no_conn, 1);
     assert_int_equal(tapir_stats(s->st[1])->tcp.rx_resets, 1);
-    tapir_sock_close(c.lis);
-    settle(s);
-    sim_free(s);
+    CLOSE_SETTLE_FREE(s, c.lis);
+}
+
+/* A (*a, port 1000) and B (*b, port 2000) connect to each other at once, both in progress. */
+static void connect_each_other(struct sim *s, struct tapir_sock **a, struct tapir_sock **b)
+{
+    *a = tcp_open(s, 0);
+    *b = tcp_open(s, 1);
+    bind_to(*a, 0, 1000);
+    bind_to(*b, 0, 2000);
+    start_connect(s, *a, 1, 2000);
+    start_connect(s, *b, 0, 1000);
 }
 
 /* RFC 9293 §3.5, figure 8: both ends connect to each other at once; each SYN_SENT sees the
@@ -176,11 +181,8 @@ static void test_simultaneous_open(void **state)
 {
     struct sim *s = *state;
     sim_start(s, &clean_link, 4, DEFAULT_MSL_US);
-    struct tapir_sock *a = tcp_open(s, 0), *b = tcp_open(s, 1);
-    bind_to(a, 0, 1000);
-    bind_to(b, 0, 2000);
-    start_connect(s, a, 1, 2000);
-    start_connect(s, b, 0, 1000);
+    struct tapir_sock *a, *b;
+    connect_each_other(s, &a, &b);
     uint64_t t0 = now(s);
     int ra = -EAGAIN, rb = -EAGAIN;
     RUN_UNTIL(s, poll_connected(a, &ra) & poll_connected(b, &rb), 30 * SEC);
@@ -200,11 +202,7 @@ static void test_simultaneous_open(void **state)
     send_str(b, "from b");
     expect_bytes(s, b, "from a", 6);
     expect_bytes(s, a, "from b", 6);
-    sync_stacks(s);
-    tapir_sock_close(a);
-    tapir_sock_close(b);
-    settle(s);
-    sim_free(s);
+    CLOSE_SETTLE_FREE(s, a, b);
 }
 
 /* RFC 9293 §3.6, figure 13: both close at once; the FINs cross, both pass through CLOSING to
@@ -233,9 +231,7 @@ static void test_simultaneous_close(void **state)
                              entered(s, side, lp, rp, "TIME_WAIT", 0),
                          2 * s->msl_us);
     }
-    close_conn(&c);
-    settle(s);
-    sim_free(s);
+    CLOSE_SETTLE_FREE(s, c.cli, c.srv, c.lis);
 }
 
 /* ---- Half-close ------------------------------------------------------------------------------ */
@@ -267,9 +263,7 @@ static void test_half_close_keeps_the_other_direction(void **state)
     assert_string_equal(states(s, 1, SERVER_PORT, c.cport),
                         "CLOSED SYN_RECEIVED ESTABLISHED CLOSE_WAIT LAST_ACK CLOSED");
     assert_int_equal(tapir_stats(s->st[0])->tcp.rx_bytes, len);
-    close_conn(&c);
-    settle(s);
-    sim_free(s);
+    CLOSE_SETTLE_FREE(s, c.cli, c.srv, c.lis);
 }
 
 /* The other half: the server (passive side) shuts down first and keeps reading. */
@@ -295,9 +289,7 @@ static void test_half_close_by_the_passive_side(void **state)
                         "CLOSED SYN_RECEIVED ESTABLISHED FIN_WAIT_1 FIN_WAIT_2 TIME_WAIT");
     assert_string_equal(states(s, 0, c.cport, SERVER_PORT),
                         "CLOSED SYN_SENT ESTABLISHED CLOSE_WAIT LAST_ACK CLOSED");
-    close_conn(&c);
-    settle(s);
-    sim_free(s);
+    CLOSE_SETTLE_FREE(s, c.cli, c.srv, c.lis);
 }
 
 /* ---- Resets ---------------------------------------------------------------------------------- */
@@ -340,10 +332,7 @@ static void test_rst_close_with_unread_data_in_established(void **state)
     assert_int_equal(tapir_sock_getopt(c.srv, SOL_SOCKET, SO_ERROR, &err, &elen), 0);
     assert_int_equal(err, 0); /* reported once */
     assert_int_equal(tapir_sock_sendto(c.srv, "x", 1, 0, NULL), -EPIPE);
-    tapir_sock_close(c.srv);
-    tapir_sock_close(c.lis);
-    settle(s);
-    sim_free(s);
+    CLOSE_SETTLE_FREE(s, c.srv, c.lis);
 }
 
 /* SO_LINGER {1, 0}: close aborts with a reset even with nothing unread (RFC 9293 §3.10.5). */
@@ -367,10 +356,7 @@ static void test_rst_linger_zero_aborts(void **state)
     char b;
     assert_int_equal(tapir_sock_recvfrom(c.srv, &b, 1, 0, NULL, NULL), -ECONNRESET);
     assert_int_equal(tapir_sock_recvfrom(c.srv, &b, 1, 0, NULL, NULL), 0); /* reported once */
-    tapir_sock_close(c.srv);
-    tapir_sock_close(c.lis);
-    settle(s);
-    sim_free(s);
+    CLOSE_SETTLE_FREE(s, c.srv, c.lis);
 }
 
 /* RFC 9293 §3.10.7.1: a SYN to a port nobody listens on gets <SEQ=0><ACK=SEG.SEQ+1>
@@ -391,9 +377,7 @@ static void test_rst_connect_to_closed_port(void **state)
     assert_int_equal(tapir_stats(s->st[0])->tcp.rx_resets, 1);
     assert_true(tapir_sock_events(k) & POLLHUP);
     assert_int_equal(tapir_stats(s->st[0])->tcp.retransmits, 0);
-    tapir_sock_close(k);
-    settle(s);
-    sim_free(s);
+    CLOSE_SETTLE_FREE(s, k);
 }
 
 /* A client gives up while its SYN is on the way: its SYN,ACK finds nothing and draws a reset
@@ -424,11 +408,7 @@ static void test_rst_in_syn_received(void **state)
     start_connect(s, k2, 1, SERVER_PORT);
     assert_int_equal(wait_connected(s, k2, 10 * SEC), 0);
     struct tapir_sock *a = wait_accept(s, l, SEC);
-    tapir_sock_close(k2);
-    tapir_sock_close(a);
-    tapir_sock_close(l);
-    settle(s);
-    sim_free(s);
+    CLOSE_SETTLE_FREE(s, k2, a, l);
 }
 
 /* RFC 9293 §3.10.7.4: a reset in SYN_RECEIVED reached from SYN_SENT (a simultaneous open)
@@ -445,12 +425,9 @@ static void test_rst_in_syn_received_after_simultaneous_open(void **state)
 {
     struct sim *s = *state;
     sim_start(s, &clean_link, 42, DEFAULT_MSL_US);
-    struct tapir_sock *a = tcp_open(s, 0), *b = tcp_open(s, 1);
-    bind_to(a, 0, 1000);
-    bind_to(b, 0, 2000);
     s->drop_fn = lose_syn_acks;
-    start_connect(s, a, 1, 2000);
-    start_connect(s, b, 0, 1000);
+    struct tapir_sock *a, *b;
+    connect_each_other(s, &a, &b);
     run_for(s, 100 * MS);
     assert_string_equal(states(s, 0, 1000, 2000), "CLOSED SYN_SENT SYN_RECEIVED");
     assert_string_equal(states(s, 1, 2000, 1000), "CLOSED SYN_SENT SYN_RECEIVED");
@@ -461,9 +438,7 @@ static void test_rst_in_syn_received_after_simultaneous_open(void **state)
     assert_int_equal(wait_connected(s, a, SEC), -ECONNREFUSED);
     assert_string_equal(states(s, 0, 1000, 2000), "CLOSED SYN_SENT SYN_RECEIVED CLOSED");
     assert_string_equal(states(s, 1, 2000, 1000), "CLOSED SYN_SENT SYN_RECEIVED CLOSED");
-    tapir_sock_close(a);
-    settle(s);
-    sim_free(s);
+    CLOSE_SETTLE_FREE(s, a);
 }
 
 /* A reset in FIN_WAIT_1: the server's FIN is sent but its ACK lost (frames from the client
@@ -488,10 +463,7 @@ static void test_rst_in_fin_wait_1(void **state)
                         "CLOSED SYN_SENT ESTABLISHED CLOSE_WAIT CLOSED");
     char b;
     assert_int_equal(tapir_sock_recvfrom(c.srv, &b, 1, 0, NULL, NULL), -ECONNRESET);
-    tapir_sock_close(c.srv);
-    tapir_sock_close(c.lis);
-    settle(s);
-    sim_free(s);
+    CLOSE_SETTLE_FREE(s, c.srv, c.lis);
 }
 
 static void test_rst_in_fin_wait_2(void **state)
@@ -513,10 +485,7 @@ static void test_rst_in_fin_wait_2(void **state)
     assert_true(tapir_sock_events(c.srv) & POLLERR);
     char b;
     assert_int_equal(tapir_sock_recvfrom(c.srv, &b, 1, 0, NULL, NULL), -ECONNRESET);
-    tapir_sock_close(c.srv);
-    tapir_sock_close(c.lis);
-    settle(s);
-    sim_free(s);
+    CLOSE_SETTLE_FREE(s, c.srv, c.lis);
 }
 
 /* A reset in CLOSE_WAIT: the server has read the client's FIN; the client then aborts. */
@@ -539,10 +508,7 @@ static void test_rst_in_close_wait(void **state)
     char b;
     assert_int_equal(tapir_sock_recvfrom(c.srv, &b, 1, 0, NULL, NULL), -ECONNRESET);
     assert_int_equal(tapir_sock_sendto(c.srv, "x", 1, 0, NULL), -EPIPE);
-    tapir_sock_close(c.srv);
-    tapir_sock_close(c.lis);
-    settle(s);
-    sim_free(s);
+    CLOSE_SETTLE_FREE(s, c.srv, c.lis);
 }
 
 /* A reset in LAST_ACK: the server's FIN is lost, the client aborts; RFC 9293 §3.10.7.4: the
@@ -569,10 +535,7 @@ static void test_rst_in_last_ack(void **state)
     assert_string_equal(states(s, 0, c.cport, SERVER_PORT),
                         "CLOSED SYN_SENT ESTABLISHED FIN_WAIT_1 FIN_WAIT_2 CLOSED");
     assert_int_equal(tapir_stats(s->st[1])->tcp.rx_resets, 1);
-    tapir_sock_close(c.srv);
-    tapir_sock_close(c.lis);
-    settle(s);
-    sim_free(s);
+    CLOSE_SETTLE_FREE(s, c.srv, c.lis);
 }
 
 /* A reset in CLOSING: both close, the client's FIN and its ACK of the server's FIN are lost,
@@ -599,10 +562,7 @@ static void test_rst_in_closing(void **state)
     assert_string_equal(states(s, 1, SERVER_PORT, c.cport),
                         "CLOSED SYN_RECEIVED ESTABLISHED FIN_WAIT_1 CLOSED");
     assert_int_equal(tapir_stats(s->st[0])->tcp.rx_resets, 1);
-    tapir_sock_close(c.cli);
-    tapir_sock_close(c.lis);
-    settle(s);
-    sim_free(s);
+    CLOSE_SETTLE_FREE(s, c.cli, c.lis);
 }
 
 /* RFC 1337: a reset does not cut TIME_WAIT short. The server aborts from LAST_ACK (its
@@ -633,10 +593,7 @@ static void test_rst_ignored_in_time_wait(void **state)
                          entered(s, 0, c.cport, SERVER_PORT, "TIME_WAIT", 0),
                      2 * s->msl_us);
     expect_eof(c.cli);
-    tapir_sock_close(c.cli);
-    tapir_sock_close(c.lis);
-    settle(s);
-    sim_free(s);
+    CLOSE_SETTLE_FREE(s, c.cli, c.lis);
 }
 
 /* ---- Listeners and accept -------------------------------------------------------------------- */
@@ -660,9 +617,7 @@ static void test_listener_close_resets_unaccepted(void **state)
     assert_string_equal(states(s, 0, port, SERVER_PORT), "CLOSED SYN_SENT ESTABLISHED CLOSED");
     char b;
     assert_int_equal(tapir_sock_recvfrom(k, &b, 1, 0, NULL, NULL), -ECONNRESET);
-    tapir_sock_close(k);
-    settle(s);
-    sim_free(s);
+    CLOSE_SETTLE_FREE(s, k);
 }
 
 /* A drop_fn: the client's bare ACKs vanish (so the server's handshakes stay half-open). */
@@ -694,9 +649,7 @@ static void test_listener_close_resets_half_open(void **state)
     assert_string_equal(states(s, 0, port, SERVER_PORT), "CLOSED SYN_SENT ESTABLISHED CLOSED");
     char b;
     assert_int_equal(tapir_sock_recvfrom(k, &b, 1, 0, NULL, NULL), -ECONNRESET);
-    tapir_sock_close(k);
-    settle(s);
-    sim_free(s);
+    CLOSE_SETTLE_FREE(s, k);
 }
 
 /* As on Linux, a stream socket whose connect failed may connect again: refused first, then,
@@ -718,12 +671,7 @@ static void test_connect_again_after_refusal(void **state)
     expect_bytes(s, a, "second try", 10);
     assert_string_equal(states(s, 0, port, SERVER_PORT),
                         "CLOSED SYN_SENT CLOSED SYN_SENT ESTABLISHED");
-    sync_stacks(s);
-    tapir_sock_close(k);
-    tapir_sock_close(a);
-    tapir_sock_close(l);
-    settle(s);
-    sim_free(s);
+    CLOSE_SETTLE_FREE(s, k, a, l);
 }
 
 /* A connection the peer has already sent on and closed waits in the accept queue: accept
@@ -749,9 +697,7 @@ static void test_accept_after_the_peer_closed(void **state)
     run_for(s, 50 * MS);
     assert_string_equal(states(s, 1, SERVER_PORT, port),
                         "CLOSED SYN_RECEIVED ESTABLISHED CLOSE_WAIT LAST_ACK CLOSED");
-    tapir_sock_close(l);
-    settle(s);
-    sim_free(s);
+    CLOSE_SETTLE_FREE(s, l);
 }
 
 /* A listener with a backlog of 1 holds two connections for accept (as Linux's
@@ -787,14 +733,7 @@ static void test_listen_backlog_overflow_then_retry(void **state)
         send_str(k[i], "x");
         expect_bytes(s, acc[i], "x", 1);
     }
-    sync_stacks(s);
-    for (int i = 0; i < 3; i++) {
-        tapir_sock_close(k[i]);
-        tapir_sock_close(acc[i]);
-    }
-    tapir_sock_close(l);
-    settle(s);
-    sim_free(s);
+    CLOSE_SETTLE_FREE(s, k[0], acc[0], k[1], acc[1], k[2], acc[2], l);
 }
 
 /* ---- TIME_WAIT and reuse --------------------------------------------------------------------- */
@@ -839,12 +778,7 @@ static void test_time_wait_expiry_then_reuse(void **state)
     assert_string_equal(states(s, 1, SERVER_PORT, 40000),
                         "CLOSED SYN_RECEIVED ESTABLISHED CLOSE_WAIT LAST_ACK CLOSED "
                         "SYN_RECEIVED ESTABLISHED");
-    sync_stacks(s);
-    tapir_sock_close(k);
-    tapir_sock_close(srv);
-    tapir_sock_close(c.lis);
-    settle(s);
-    sim_free(s);
+    CLOSE_SETTLE_FREE(s, k, srv, c.lis);
 }
 
 /* RFC 9293 §3.10.7.4 (and RFC 6191): a SYN whose sequence number is above everything the old
@@ -885,12 +819,7 @@ static void test_syn_above_time_wait_reopens(void **state)
                 2 * s->msl_us);
     send_str(srv, "pong");
     expect_bytes(s, k, "pong", 4);
-    sync_stacks(s);
-    tapir_sock_close(k);
-    tapir_sock_close(srv);
-    tapir_sock_close(c.lis);
-    settle(s);
-    sim_free(s);
+    CLOSE_SETTLE_FREE(s, k, srv, c.lis);
 }
 
 /* The other case: a SYN at or below the old incarnation's sequence space must not reopen
@@ -933,12 +862,7 @@ static void test_old_syn_does_not_reopen_time_wait(void **state)
     struct tapir_sock *srv = wait_accept(s, c.lis, SEC);
     send_str(k, "again");
     expect_bytes(s, srv, "again", 5);
-    sync_stacks(s);
-    tapir_sock_close(k);
-    tapir_sock_close(srv);
-    tapir_sock_close(c.lis);
-    settle(s);
-    sim_free(s);
+    CLOSE_SETTLE_FREE(s, k, srv, c.lis);
 }
 
 /* RFC 9293 §3.10.7.4: a FIN retransmitted into TIME_WAIT is acknowledged again and restarts
@@ -973,9 +897,7 @@ static void test_retransmitted_fin_restarts_time_wait(void **state)
     uint64_t a_closed = entered(s, 0, c.cport, SERVER_PORT, "CLOSED", 0);
     /* The retransmitted FIN reached the client 1 ms before its ACK reached the server. */
     assert_int_equal(a_closed, b_closed - clean_link.delay_us + 2 * s->msl_us);
-    tapir_sock_close(c.lis);
-    settle(s);
-    sim_free(s);
+    CLOSE_SETTLE_FREE(s, c.lis);
 }
 
 /* ---- A peer that vanishes -------------------------------------------------------------------- */
@@ -1014,13 +936,7 @@ static void test_dead_peer_times_out(void **state)
     assert_true(took >= 60 * SEC && took <= 300 * SEC);
     assert_string_equal(states(s, 0, port, SERVER_PORT), "CLOSED SYN_SENT CLOSED");
     s->drop[0] = s->drop[1] = false;
-    sync_stacks(s);
-    tapir_sock_close(k);
-    tapir_sock_close(c.cli);
-    tapir_sock_close(c.srv); /* its FIN finds nothing: a reset ends it */
-    tapir_sock_close(c.lis);
-    settle(s);
-    sim_free(s);
+    CLOSE_SETTLE_FREE(s, k, c.cli, c.srv, c.lis); /* c.srv's FIN finds nothing: a reset */
 }
 
 int main(void)

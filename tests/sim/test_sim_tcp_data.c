@@ -76,10 +76,7 @@ static void test_idle_connection_is_quiet(void **state)
     if (idle)
         print_error("%llu segments in 10 s with nothing to send\n", (unsigned long long)idle);
     assert_int_equal(idle, 0);
-    sync_stacks(s);
-    close_conn(&c);
-    settle(s);
-    sim_free(s);
+    CLOSE_SETTLE_FREE(s, c.cli, c.srv, c.lis);
 }
 
 /* ---- The peer's window ----------------------------------------------------------------------- */
@@ -93,16 +90,12 @@ static void test_small_rcvbuf_bounds_every_window(void **state)
     struct sim *s = *state;
     for (uint64_t seed = 30; seed < 38; seed++) {
         sim_start(s, &clean_link, seed, DEFAULT_MSL_US);
-        struct tapir_sock *l = listen_on(s, 1, SERVER_PORT, 4096);
-        struct tapir_sock *k = tcp_open(s, 0);
-        set_rcvbuf(k, 4096);
-        start_connect(s, k, 1, SERVER_PORT);
-        assert_int_equal(wait_connected(s, k, 10 * SEC), 0);
-        struct tapir_sock *a = wait_accept(s, l, SEC);
+        struct conn c;
+        open_conn_rcvbufs(s, &c, 4096, 4096);
         const size_t len = 20000;
         uint8_t *ab = make_pattern(s, 1, len), *ba = make_pattern(s, 2, len);
-        struct stream x = {.k = k, .out = ab, .out_len = len, .in = ba, .in_len = len};
-        struct stream y = {.k = a, .out = ba, .out_len = len, .in = ab, .in_len = len};
+        struct stream x = {.k = c.cli, .out = ab, .out_len = len, .in = ba, .in_len = len};
+        struct stream y = {.k = c.srv, .out = ba, .out_len = len, .in = ab, .in_len = len};
         assert_false(transfer(s, &x, &y, 2 * SEC)); /* nobody reads for 2 s */
         for (int i = 0; i < 2; i++) {
             if (s->max_wnd[i] > 4096 || tapir_stats(s->st[i])->tcp.drop_rcvbuf)
@@ -116,12 +109,7 @@ static void test_small_rcvbuf_bounds_every_window(void **state)
         }
         x.reading = y.reading = true;
         assert_true(transfer(s, &x, &y, 10 * SEC));
-        sync_stacks(s);
-        tapir_sock_close(k);
-        tapir_sock_close(a);
-        tapir_sock_close(l);
-        settle(s);
-        sim_free(s);
+        CLOSE_SETTLE_FREE(s, c.cli, c.srv, c.lis);
     }
 }
 
@@ -187,10 +175,7 @@ static void test_zero_window_probe_and_update(void **state)
                   (double)(now(s) - t_read) / 1e6);
     assert_int_equal(tb->rx_bytes, 2 * len);
     assert_int_equal(tb->drop_rcvbuf, 0);
-    sync_stacks(s);
-    close_conn(&c);
-    settle(s);
-    sim_free(s);
+    CLOSE_SETTLE_FREE(s, c.cli, c.srv, c.lis);
 }
 
 /* Small windows both ways through loss, duplication and reordering: the zero-window probes,
@@ -202,18 +187,14 @@ static void test_small_windows_through_a_rough_link(void **state)
     struct wire_faults rough = {.loss_ppm = 50000, .dup_ppm = 20000, .reorder_ppm = 50000,
                                 .reorder_us = 3000, .delay_us = 1000};
     sim_start(s, &rough, 46, DEFAULT_MSL_US);
-    struct tapir_sock *l = listen_on(s, 1, SERVER_PORT, 4096);
-    struct tapir_sock *k = tcp_open(s, 0);
-    set_rcvbuf(k, 4096);
-    start_connect(s, k, 1, SERVER_PORT);
-    assert_int_equal(wait_connected(s, k, 60 * SEC), 0);
-    struct tapir_sock *a = wait_accept(s, l, 10 * SEC);
+    struct conn c;
+    open_conn_rcvbufs(s, &c, 4096, 4096);
     const size_t len = 200000;
     uint8_t *ab = make_pattern(s, 5, len), *ba = make_pattern(s, 6, len);
-    struct stream x = {.k = k, .out = ab, .out_len = len, .in = ba, .in_len = len,
+    struct stream x = {.k = c.cli, .out = ab, .out_len = len, .in = ba, .in_len = len,
                        .shut_after_send = true, .want_eof = true, .reading = true,
                        .chunk = 3000};
-    struct stream y = {.k = a, .out = ba, .out_len = len, .in = ab, .in_len = len,
+    struct stream y = {.k = c.srv, .out = ba, .out_len = len, .in = ab, .in_len = len,
                        .shut_after_send = true, .want_eof = true, .reading = true,
                        .chunk = 1000};
     uint64_t t0 = now(s);
@@ -224,12 +205,7 @@ static void test_small_windows_through_a_rough_link(void **state)
     assert_true(done);
     for (int i = 0; i < 2; i++)
         assert_true(s->max_wnd[i] <= 4096);
-    sync_stacks(s);
-    tapir_sock_close(k);
-    tapir_sock_close(a);
-    tapir_sock_close(l);
-    settle(s);
-    sim_free(s);
+    CLOSE_SETTLE_FREE(s, c.cli, c.srv, c.lis);
 }
 
 /* A graceful close (RFC 9293 §3.10.4) delivers everything queued before it, even when the
@@ -308,10 +284,7 @@ static void test_full_windows_with_holes_recover_by_fast_retransmit(void **state
     }
     /* Data segments and their ACKs: well under two segments per MSS of data each way. */
     assert_true(s->tcp_segs[0] + s->tcp_segs[1] < 4 * (2 * len / 1448));
-    sync_stacks(s);
-    close_conn(&c);
-    settle(s);
-    sim_free(s);
+    CLOSE_SETTLE_FREE(s, c.cli, c.srv, c.lis);
 }
 
 /* A drop_fn for the test below: from the client, its first data segment and every pure ACK
@@ -341,21 +314,17 @@ static void test_used_up_window_is_probed(void **state)
 {
     struct sim *s = *state;
     sim_start(s, &clean_link, 47, DEFAULT_MSL_US);
-    struct tapir_sock *l = listen_on(s, 1, SERVER_PORT, 0);
-    struct tapir_sock *k = tcp_open(s, 0);
-    set_rcvbuf(k, 4096);
-    start_connect(s, k, 1, SERVER_PORT);
-    assert_int_equal(wait_connected(s, k, SEC), 0);
-    struct tapir_sock *a = wait_accept(s, l, SEC);
+    struct conn c;
+    open_conn_rcvbufs(s, &c, 0, 4096);
     run_for(s, 10 * MS);
     const size_t up_len = 1000, down_len = 5000;
     uint8_t *up = make_pattern(s, 7, up_len), *down = make_pattern(s, 8, down_len);
     first_data_to_lose[0] = 1;
     client_acks_seen = 0;
     s->drop_fn = lose_client_data_and_later_acks;
-    struct stream x = {.k = k, .out = up, .out_len = up_len, .in = down, .in_len = down_len,
+    struct stream x = {.k = c.cli, .out = up, .out_len = up_len, .in = down, .in_len = down_len,
                        .reading = true};
-    struct stream y = {.k = a, .out = down, .out_len = down_len, .in = up, .in_len = up_len,
+    struct stream y = {.k = c.srv, .out = down, .out_len = down_len, .in = up, .in_len = up_len,
                        .reading = true};
     uint64_t t0 = now(s);
     assert_false(transfer(s, &x, &y, 500 * MS));
@@ -365,12 +334,7 @@ static void test_used_up_window_is_probed(void **state)
     print_message("the last 904 bytes %s, %.3f s after the start\n",
                   done ? "arrived" : "never arrived", (double)(now(s) - t0) / 1e6);
     assert_true(done);
-    sync_stacks(s);
-    tapir_sock_close(k);
-    tapir_sock_close(a);
-    tapir_sock_close(l);
-    settle(s);
-    sim_free(s);
+    CLOSE_SETTLE_FREE(s, c.cli, c.srv, c.lis);
 }
 
 /* ---- A megabyte each way, and forty connections ---------------------------------------------- */
@@ -415,10 +379,7 @@ static void bulk_both_ways(struct sim *s, const struct wire_faults *faults, uint
                         tapir_stats(s->st[1])->tcp.drop_bad_checksum > 0);
     assert_int_equal(tapir_stats(s->st[0])->tcp.rx_bytes, len);
     assert_int_equal(tapir_stats(s->st[1])->tcp.rx_bytes, len);
-    sync_stacks(s);
-    close_conn(&c);
-    settle(s);
-    sim_free(s);
+    CLOSE_SETTLE_FREE(s, c.cli, c.srv, c.lis);
 }
 
 static void test_megabyte_both_ways_through_5_percent_loss(void **state)

@@ -51,6 +51,26 @@ struct conv conv_new(struct fixture *f, uint16_t rport)
     return (struct conv){.f = f, .lport = LPORT, .rport = rport, .pwnd = 65535};
 }
 
+struct conv conv_listen(struct fixture *f, int rcvbuf)
+{
+    struct conv cv = conv_new(f, RPORT);
+    cv.l = listener(f, LPORT, 8, rcvbuf);
+    return cv;
+}
+
+struct conv conv_accepted(struct fixture *f, int rcvbuf)
+{
+    struct conv cv = conv_listen(f, rcvbuf);
+    passive_open(&cv, PEER_ISN, 1460);
+    return cv;
+}
+
+void conv_close(struct conv *cv)
+{
+    tapir_sock_close(cv->s);
+    tapir_sock_close(cv->l);
+}
+
 void seg_in_opts(struct conv *cv, uint8_t flags, uint32_t seq, uint32_t ack, int mss,
                  const uint8_t *opts, size_t olen, const void *data, size_t len)
 {
@@ -185,14 +205,18 @@ struct fx_tcp_view syn_to_listener(struct conv *cv, uint32_t peer_isn, int mss)
     return syn_to_listener_opts(cv, peer_isn, mss, NULL, 0);
 }
 
+void complete_passive_open(struct conv *cv)
+{
+    peer_ack(cv);
+    assert_int_equal(tapir_sock_accept(cv->l, &cv->s, NULL), 0);
+    assert_non_null(cv->s);
+}
+
 void passive_open(struct conv *cv, uint32_t peer_isn, int mss)
 {
     syn_to_listener(cv, peer_isn, mss);
-    peer_ack(cv);
+    complete_passive_open(cv);
     expect_state(cv, TCP_ESTABLISHED);
-    struct sockaddr_in peer;
-    assert_int_equal(tapir_sock_accept(cv->l, &cv->s, &peer), 0);
-    assert_non_null(cv->s);
 }
 
 struct fx_tcp_view connect_syn(struct conv *cv, int rcvbuf)

@@ -54,6 +54,13 @@ struct conv {
 };
 
 struct conv conv_new(struct fixture *f, uint16_t rport);
+/* The peer's conversation from RPORT, with a listener on LPORT (backlog 8, rcvbuf as for
+ * listener()) in cv.l. */
+struct conv conv_listen(struct fixture *f, int rcvbuf);
+/* The same, through a passive open (PEER_ISN, MSS 1460) accepted: cv.s. */
+struct conv conv_accepted(struct fixture *f, int rcvbuf);
+/* Closes cv->s, then cv->l (either may be NULL). */
+void conv_close(struct conv *cv);
 
 /* One segment from the peer, every field given; mss >= 0 adds an MSS option, then opts
  * (olen bytes), then the timestamps if cv->ts. */
@@ -92,6 +99,8 @@ struct fx_tcp_view syn_to_listener(struct conv *cv, uint32_t peer_isn, int mss);
 /* The same with option bytes after the MSS (and the timestamps if cv->ts). */
 struct fx_tcp_view syn_to_listener_opts(struct conv *cv, uint32_t peer_isn, int mss,
                                         const uint8_t *opts, size_t olen);
+/* The peer's ACK that ends the handshake syn_to_listener began, then the accept: cv->s. */
+void complete_passive_open(struct conv *cv);
 /* A passive open through the listener cv->l, accepted: cv->s. */
 void passive_open(struct conv *cv, uint32_t peer_isn, int mss);
 /* The connect call: our SYN (checked), then cv->lport and cv->iss are known. */

@@ -17,14 +17,49 @@
 static uint8_t pat[70000]; /* fx_pattern(7), filled in main */
 static uint8_t buf[70000];
 
+/* ==== Helpers: our side's closing steps ================================================== */
+
+/* Our FIN, the one segment out: FIN,ACK (PSH or not) at ISS + 1 (no data was sent). */
+static struct fx_tcp_view expect_fin(struct conv *cv)
+{
+    struct fx_tcp_view v = out_one(cv);
+    assert_int_equal(v.flags & ~FX_TCP_PSH, FX_TCP_FIN | FX_TCP_ACK);
+    assert_int_equal(v.seq, cv->iss + 1);
+    return v;
+}
+
+/* shutdown(SHUT_WR) on an established connection: a FIN goes out, FIN_WAIT_1. */
+static struct fx_tcp_view shutdown_sends_fin(struct conv *cv)
+{
+    assert_int_equal(tapir_sock_shutdown(cv->s, SHUT_WR), 0);
+    struct fx_tcp_view v = out_one(cv);
+    assert_true(v.flags & FX_TCP_FIN);
+    expect_state(cv, TCP_FIN_WAIT_1);
+    return v;
+}
+
+/* The peer acknowledges our FIN (ISS + 2: no data was sent) with a pure ACK: FIN_WAIT_2. */
+static void peer_acks_our_fin(struct conv *cv)
+{
+    cv->pack = cv->iss + 2;
+    peer_ack(cv);
+    expect_state(cv, TCP_FIN_WAIT_2);
+}
+
+/* From TIME_WAIT, 2*MSL later: CLOSED, and the socket still reads end of stream. */
+static void time_wait_ends(struct conv *cv)
+{
+    fx_advance(cv->f, 2 * cv->f->cfg.tcp_msl_us);
+    expect_state(cv, TCP_CLOSED);
+    assert_int_equal(tapir_sock_recvfrom(cv->s, buf, 10, 0, NULL, NULL), 0);
+}
+
 /* ==== FIN (eighth) and closing =========================================================== */
 
 static void test_fin_moves_to_close_wait_and_reads_end_after_the_data(void **state)
 {
     struct fixture *f = *state;
-    struct conv cv = conv_new(f, RPORT);
-    cv.l = listener(f, LPORT, 8, 0);
-    passive_open(&cv, PEER_ISN, 1460);
+    struct conv cv = conv_accepted(f, 0);
     peer_send(&cv, FX_TCP_ACK | FX_TCP_PSH | FX_TCP_FIN, pat, 50);
     expect_ack(&cv, cv.iss + 1, PEER_ISN + 1 + 50 + 1);
     expect_state(&cv, TCP_CLOSE_WAIT);
@@ -43,17 +78,14 @@ static void test_fin_moves_to_close_wait_and_reads_end_after_the_data(void **sta
     struct fx_tcp_view v = out_one(&cv);
     assert_int_equal(v.data_len, 10);
     assert_int_equal(v.ack, cv.pseq);
-    tapir_sock_close(cv.s);
-    tapir_sock_close(cv.l);
+    conv_close(&cv);
 }
 
 /* A FIN on a segment after a hole waits for the hole (and a retransmission of the FIN). */
 static void test_fin_after_a_hole_is_not_taken_early(void **state)
 {
     struct fixture *f = *state;
-    struct conv cv = conv_new(f, RPORT);
-    cv.l = listener(f, LPORT, 8, 0);
-    passive_open(&cv, PEER_ISN, 1460);
+    struct conv cv = conv_accepted(f, 0);
     uint32_t base = cv.pseq;
     seg_in(&cv, FX_TCP_ACK | FX_TCP_FIN, base + 100, cv.pack, -1, pat + 100, 100);
     expect_ack(&cv, cv.iss + 1, base);
@@ -69,25 +101,20 @@ static void test_fin_after_a_hole_is_not_taken_early(void **state)
     expect_state(&cv, TCP_CLOSE_WAIT);
     expect_read(cv.s, pat, 200);
     assert_int_equal(tapir_sock_recvfrom(cv.s, buf, 10, 0, NULL, NULL), 0);
-    tapir_sock_close(cv.s);
-    tapir_sock_close(cv.l);
+    conv_close(&cv);
 }
 
 static void test_close_in_close_wait_sends_fin_then_last_ack_then_closed(void **state)
 {
     struct fixture *f = *state;
-    struct conv cv = conv_new(f, RPORT);
-    cv.l = listener(f, LPORT, 8, 0);
-    passive_open(&cv, PEER_ISN, 1460);
+    struct conv cv = conv_accepted(f, 0);
     peer_send(&cv, FX_TCP_ACK | FX_TCP_FIN, NULL, 0);
     expect_ack(&cv, cv.iss + 1, cv.pseq);
     expect_state(&cv, TCP_CLOSE_WAIT);
     assert_int_equal(tapir_sock_recvfrom(cv.s, buf, 10, 0, NULL, NULL), 0);
     uint64_t freed = tcps(f)->conns_freed;
     tapir_sock_close(cv.s);
-    struct fx_tcp_view v = out_one(&cv);
-    assert_int_equal(v.flags & ~FX_TCP_PSH, FX_TCP_FIN | FX_TCP_ACK);
-    assert_int_equal(v.seq, cv.iss + 1);
+    struct fx_tcp_view v = expect_fin(&cv);
     assert_int_equal(v.ack, cv.pseq);
     expect_state(&cv, TCP_LAST_ACK);
     /* An ACK that does not cover the FIN leaves it in LAST_ACK. */
@@ -105,17 +132,13 @@ static void test_close_in_close_wait_sends_fin_then_last_ack_then_closed(void **
 static void test_last_ack_fin_is_retransmitted(void **state)
 {
     struct fixture *f = *state;
-    struct conv cv = conv_new(f, RPORT);
-    cv.l = listener(f, LPORT, 8, 0);
-    passive_open(&cv, PEER_ISN, 1460);
+    struct conv cv = conv_accepted(f, 0);
     peer_send(&cv, FX_TCP_ACK | FX_TCP_FIN, NULL, 0);
     fx_clear(f);
     tapir_sock_close(cv.s);
     out_one(&cv);
     fx_advance(f, 1000000);
-    struct fx_tcp_view v = out_one(&cv);
-    assert_int_equal(v.flags & ~FX_TCP_PSH, FX_TCP_FIN | FX_TCP_ACK);
-    assert_int_equal(v.seq, cv.iss + 1);
+    expect_fin(&cv);
     tapir_sock_close(cv.l);
 }
 
@@ -130,14 +153,10 @@ static void test_active_close_through_time_wait_frees_the_connection(void **stat
     active_open(&cv, PEER_ISN);
     uint64_t freed = tcps(f)->conns_freed;
     tapir_sock_close(cv.s);
-    struct fx_tcp_view v = out_one(&cv);
-    assert_int_equal(v.flags & ~FX_TCP_PSH, FX_TCP_FIN | FX_TCP_ACK);
-    assert_int_equal(v.seq, cv.iss + 1);
+    struct fx_tcp_view v = expect_fin(&cv);
     assert_int_equal(v.ack, PEER_ISN + 1);
     expect_state(&cv, TCP_FIN_WAIT_1);
-    cv.pack = cv.iss + 2;
-    peer_ack(&cv);
-    expect_state(&cv, TCP_FIN_WAIT_2);
+    peer_acks_our_fin(&cv);
     fx_advance(f, 3000000);
     peer_send(&cv, FX_TCP_ACK | FX_TCP_FIN, NULL, 0);
     expect_ack(&cv, cv.iss + 2, PEER_ISN + 2);
@@ -157,13 +176,8 @@ static void test_shutdown_wr_goes_fin_wait_and_reads_peer_data(void **state)
     struct fixture *f = *state;
     struct conv cv = conv_new(f, 5000);
     active_open(&cv, PEER_ISN);
-    assert_int_equal(tapir_sock_shutdown(cv.s, SHUT_WR), 0);
-    struct fx_tcp_view v = out_one(&cv);
-    assert_true(v.flags & FX_TCP_FIN);
-    expect_state(&cv, TCP_FIN_WAIT_1);
-    cv.pack = cv.iss + 2;
-    peer_ack(&cv);
-    expect_state(&cv, TCP_FIN_WAIT_2);
+    shutdown_sends_fin(&cv);
+    peer_acks_our_fin(&cv);
     /* FIN_WAIT_2 still receives. */
     peer_send(&cv, FX_TCP_ACK, pat, 100);
     expect_delayed_ack(&cv, cv.iss + 2, PEER_ISN + 101);
@@ -172,9 +186,7 @@ static void test_shutdown_wr_goes_fin_wait_and_reads_peer_data(void **state)
     expect_ack(&cv, cv.iss + 2, PEER_ISN + 102);
     expect_state(&cv, TCP_TIME_WAIT);
     assert_int_equal(tapir_sock_recvfrom(cv.s, buf, 10, 0, NULL, NULL), 0);
-    fx_advance(f, 2 * f->cfg.tcp_msl_us);
-    expect_state(&cv, TCP_CLOSED);
-    assert_int_equal(tapir_sock_recvfrom(cv.s, buf, 10, 0, NULL, NULL), 0);
+    time_wait_ends(&cv);
     tapir_sock_close(cv.s);
 }
 
@@ -187,9 +199,7 @@ static void test_orphan_in_fin_wait_2_is_freed_after_2msl(void **state)
     uint64_t freed = tcps(f)->conns_freed;
     tapir_sock_close(cv.s);
     out_one(&cv);
-    cv.pack = cv.iss + 2;
-    peer_ack(&cv);
-    expect_state(&cv, TCP_FIN_WAIT_2);
+    peer_acks_our_fin(&cv);
     fx_advance(f, 2 * f->cfg.tcp_msl_us - 1);
     expect_state(&cv, TCP_FIN_WAIT_2);
     fx_advance(f, 1);
@@ -215,8 +225,7 @@ static void server_time_wait(struct conv *cv)
 static void test_rst_in_time_wait_is_ignored(void **state)
 {
     struct fixture *f = *state;
-    struct conv cv = conv_new(f, RPORT);
-    cv.l = listener(f, LPORT, 8, 0);
+    struct conv cv = conv_listen(f, 0);
     server_time_wait(&cv);
     seg_in(&cv, FX_TCP_RST, cv.pseq, 0, -1, NULL, 0);
     seg_in(&cv, FX_TCP_RST | FX_TCP_ACK, cv.pseq, cv.pack, -1, NULL, 0);
@@ -231,8 +240,7 @@ static void test_rst_in_time_wait_is_ignored(void **state)
 static void test_time_wait_acks_retransmitted_fin_and_restarts_2msl(void **state)
 {
     struct fixture *f = *state;
-    struct conv cv = conv_new(f, RPORT);
-    cv.l = listener(f, LPORT, 8, 0);
+    struct conv cv = conv_listen(f, 0);
     server_time_wait(&cv);
     uint64_t msl = f->cfg.tcp_msl_us;
     fx_advance(f, msl);
@@ -250,8 +258,7 @@ static void test_time_wait_acks_retransmitted_fin_and_restarts_2msl(void **state
 static void test_syn_with_higher_seq_reopens_time_wait(void **state)
 {
     struct fixture *f = *state;
-    struct conv cv = conv_new(f, RPORT);
-    cv.l = listener(f, LPORT, 8, 0);
+    struct conv cv = conv_listen(f, 0);
     server_time_wait(&cv);
     fx_advance(f, 1000000);
     seg_in(&cv, FX_TCP_SYN, PEER_ISN - 1000, 0, 1460, NULL, 0); /* older: an ACK, no reopen */
@@ -279,11 +286,8 @@ static void test_simultaneous_close_goes_through_closing(void **state)
     struct fixture *f = *state;
     struct conv cv = conv_new(f, 5000);
     active_open(&cv, PEER_ISN);
-    assert_int_equal(tapir_sock_shutdown(cv.s, SHUT_WR), 0);
-    struct fx_tcp_view v = out_one(&cv);
-    assert_true(v.flags & FX_TCP_FIN);
+    struct fx_tcp_view v = shutdown_sends_fin(&cv);
     assert_int_equal(v.seq, cv.iss + 1);
-    expect_state(&cv, TCP_FIN_WAIT_1);
     peer_send(&cv, FX_TCP_ACK | FX_TCP_FIN, NULL, 0); /* its FIN, not yet ACKing ours */
     expect_ack(&cv, cv.iss + 2, PEER_ISN + 2);
     expect_state(&cv, TCP_CLOSING);
@@ -291,9 +295,7 @@ static void test_simultaneous_close_goes_through_closing(void **state)
     peer_send(&cv, FX_TCP_ACK, NULL, 0);
     fx_expect_none(f);
     expect_state(&cv, TCP_TIME_WAIT);
-    fx_advance(f, 2 * f->cfg.tcp_msl_us);
-    expect_state(&cv, TCP_CLOSED);
-    assert_int_equal(tapir_sock_recvfrom(cv.s, buf, 10, 0, NULL, NULL), 0);
+    time_wait_ends(&cv);
     tapir_sock_close(cv.s);
 }
 
@@ -301,9 +303,7 @@ static void test_simultaneous_close_goes_through_closing(void **state)
 static void test_close_with_unread_data_sends_rst(void **state)
 {
     struct fixture *f = *state;
-    struct conv cv = conv_new(f, RPORT);
-    cv.l = listener(f, LPORT, 8, 0);
-    passive_open(&cv, PEER_ISN, 1460);
+    struct conv cv = conv_accepted(f, 0);
     peer_send(&cv, FX_TCP_ACK, pat, 100);
     fx_expect_none(f); /* its ACK is delayed: the close comes first */
     uint64_t freed = tcps(f)->conns_freed;
@@ -326,9 +326,7 @@ static void test_close_with_unread_data_sends_rst(void **state)
 static void test_abort_reset_is_counted_in_tx_resets(void **state)
 {
     struct fixture *f = *state;
-    struct conv cv = conv_new(f, RPORT);
-    cv.l = listener(f, LPORT, 8, 0);
-    passive_open(&cv, PEER_ISN, 1460);
+    struct conv cv = conv_accepted(f, 0);
     peer_send(&cv, FX_TCP_ACK, pat, 100);
     expect_delayed_ack(&cv, cv.iss + 1, cv.pseq);
     tapir_sock_close(cv.s);

@@ -22,9 +22,7 @@ static uint8_t buf[70000];
 static void test_unacceptable_segment_draws_ack_and_is_dropped(void **state)
 {
     struct fixture *f = *state;
-    struct conv cv = conv_new(f, RPORT);
-    cv.l = listener(f, LPORT, 8, 0);
-    passive_open(&cv, PEER_ISN, 1460);
+    struct conv cv = conv_accepted(f, 0);
     uint32_t rcv_nxt = cv.pseq, snd_nxt = cv.iss + 1;
     /* Beyond the window (RCV.NXT + 65535 is the first byte outside). */
     seg_in(&cv, FX_TCP_ACK, rcv_nxt + WMAX, cv.pack, -1, pat, 10);
@@ -44,8 +42,7 @@ static void test_unacceptable_segment_draws_ack_and_is_dropped(void **state)
     expect_ack(&cv, snd_nxt, rcv_nxt);
     assert_int_equal(tcps(f)->drop_out_of_window, 3);
     assert_int_equal(tcps(f)->rx_out_of_order, 1);
-    tapir_sock_close(cv.s);
-    tapir_sock_close(cv.l);
+    conv_close(&cv);
 }
 
 /* ==== RST (second), RFC 5961 §3 ========================================================== */
@@ -53,9 +50,7 @@ static void test_unacceptable_segment_draws_ack_and_is_dropped(void **state)
 static void test_rst_exactly_at_rcv_nxt_resets(void **state)
 {
     struct fixture *f = *state;
-    struct conv cv = conv_new(f, RPORT);
-    cv.l = listener(f, LPORT, 8, 0);
-    passive_open(&cv, PEER_ISN, 1460);
+    struct conv cv = conv_accepted(f, 0);
     seg_in(&cv, FX_TCP_RST, cv.pseq, 0, -1, NULL, 0);
     fx_expect_none(f);
     expect_state(&cv, TCP_CLOSED);
@@ -80,9 +75,7 @@ static void test_rst_exactly_at_rcv_nxt_resets(void **state)
 static void test_rst_in_window_but_not_exact_draws_challenge_ack(void **state)
 {
     struct fixture *f = *state;
-    struct conv cv = conv_new(f, RPORT);
-    cv.l = listener(f, LPORT, 8, 0);
-    passive_open(&cv, PEER_ISN, 1460);
+    struct conv cv = conv_accepted(f, 0);
     seg_in(&cv, FX_TCP_RST, cv.pseq + 1, 0, -1, NULL, 0);
     expect_ack(&cv, cv.iss + 1, cv.pseq); /* <SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK> */
     seg_in(&cv, FX_TCP_RST | FX_TCP_ACK, cv.pseq + WMAX - 1, cv.pack, -1, NULL, 0);
@@ -94,16 +87,13 @@ static void test_rst_in_window_but_not_exact_draws_challenge_ack(void **state)
     /* The peer, really reset, answers the challenge with an exact RST. */
     seg_in(&cv, FX_TCP_RST, cv.pseq, 0, -1, NULL, 0);
     expect_state(&cv, TCP_CLOSED);
-    tapir_sock_close(cv.s);
-    tapir_sock_close(cv.l);
+    conv_close(&cv);
 }
 
 static void test_rst_outside_window_is_ignored(void **state)
 {
     struct fixture *f = *state;
-    struct conv cv = conv_new(f, RPORT);
-    cv.l = listener(f, LPORT, 8, 0);
-    passive_open(&cv, PEER_ISN, 1460);
+    struct conv cv = conv_accepted(f, 0);
     seg_in(&cv, FX_TCP_RST, cv.pseq + WMAX, 0, -1, NULL, 0);
     seg_in(&cv, FX_TCP_RST, cv.pseq - 1, 0, -1, NULL, 0);
     seg_in(&cv, FX_TCP_RST | FX_TCP_ACK, cv.pseq + 0x80000000u, cv.pack, -1, NULL, 0);
@@ -112,8 +102,7 @@ static void test_rst_outside_window_is_ignored(void **state)
     assert_int_equal(tcps(f)->challenge_acks, 0);
     assert_int_equal(tcps(f)->rx_resets, 0);
     assert_int_equal(tcps(f)->drop_out_of_window, 3);
-    tapir_sock_close(cv.s);
-    tapir_sock_close(cv.l);
+    conv_close(&cv);
 }
 
 /* ==== SYN (fourth), RFC 5961 §4 ========================================================== */
@@ -121,9 +110,7 @@ static void test_rst_outside_window_is_ignored(void **state)
 static void test_syn_in_established_draws_challenge_ack_not_reset(void **state)
 {
     struct fixture *f = *state;
-    struct conv cv = conv_new(f, RPORT);
-    cv.l = listener(f, LPORT, 8, 0);
-    passive_open(&cv, PEER_ISN, 1460);
+    struct conv cv = conv_accepted(f, 0);
     seg_in(&cv, FX_TCP_SYN, cv.pseq, 0, 1460, NULL, 0); /* in the window */
     expect_ack(&cv, cv.iss + 1, cv.pseq);
     assert_int_equal(tcps(f)->rx_syn_in_window, 1);
@@ -139,8 +126,7 @@ static void test_syn_in_established_draws_challenge_ack_not_reset(void **state)
     expect_nothing_to_read(cv.s); /* the SYN's data was not taken */
     assert_int_equal(tcps(f)->rx_resets, 0);
     assert_int_equal(tcps(f)->tx_resets, 0);
-    tapir_sock_close(cv.s);
-    tapir_sock_close(cv.l);
+    conv_close(&cv);
 }
 
 /* ==== ACK (fifth), RFC 5961 §5 =========================================================== */
@@ -148,9 +134,7 @@ static void test_syn_in_established_draws_challenge_ack_not_reset(void **state)
 static void test_ack_of_unsent_data_draws_challenge_ack_and_drops(void **state)
 {
     struct fixture *f = *state;
-    struct conv cv = conv_new(f, RPORT);
-    cv.l = listener(f, LPORT, 8, 0);
-    passive_open(&cv, PEER_ISN, 1460);
+    struct conv cv = conv_accepted(f, 0);
     seg_in(&cv, FX_TCP_ACK | FX_TCP_PSH, cv.pseq, cv.iss + 2, -1, pat, 10);
     expect_ack(&cv, cv.iss + 1, cv.pseq); /* the data is not acknowledged: it was dropped */
     expect_nothing_to_read(cv.s);
@@ -168,8 +152,7 @@ static void test_ack_of_unsent_data_draws_challenge_ack_and_drops(void **state)
     expect_delayed_ack(&cv, cv.iss + 1, cv.pseq + 10);
     expect_read(cv.s, pat, 10);
     expect_state(&cv, TCP_ESTABLISHED);
-    tapir_sock_close(cv.s);
-    tapir_sock_close(cv.l);
+    conv_close(&cv);
 }
 
 /* RFC 5961 §7: challenge ACKs are rate limited (cfg.tcp_challenge_ack_per_s per second). */
@@ -180,9 +163,7 @@ static void test_challenge_acks_are_rate_limited(void **state)
     fx_config(&cfg);
     cfg.tcp_challenge_ack_per_s = 2;
     restart(f, &cfg);
-    struct conv cv = conv_new(f, RPORT);
-    cv.l = listener(f, LPORT, 8, 0);
-    passive_open(&cv, PEER_ISN, 1460);
+    struct conv cv = conv_accepted(f, 0);
     for (int i = 0; i < 5; i++)
         seg_in(&cv, FX_TCP_RST, cv.pseq + 1 + (uint32_t)i, 0, -1, NULL, 0);
     struct fx_tcp_view v[8];
@@ -202,8 +183,7 @@ static void test_challenge_acks_are_rate_limited(void **state)
     assert_int_equal(tcps(f)->challenge_acks, 3);
     assert_int_equal(tcps(f)->challenge_acks_limited, 6);
     expect_state(&cv, TCP_ESTABLISHED);
-    tapir_sock_close(cv.s);
-    tapir_sock_close(cv.l);
+    conv_close(&cv);
 }
 
 /* ==== The text (seventh) ================================================================= */
@@ -214,9 +194,7 @@ static void test_challenge_acks_are_rate_limited(void **state)
 static void test_in_order_data_is_delivered_and_acked(void **state)
 {
     struct fixture *f = *state;
-    struct conv cv = conv_new(f, RPORT);
-    cv.l = listener(f, LPORT, 8, (int)WMAX);
-    passive_open(&cv, PEER_ISN, 1460);
+    struct conv cv = conv_accepted(f, (int)WMAX);
     assert_false(tapir_sock_events(cv.s) & POLLIN);
     peer_send(&cv, FX_TCP_ACK | FX_TCP_PSH, pat, 100);
     assert_true(tapir_sock_events(cv.s) & POLLIN); /* readable before it is acknowledged */
@@ -235,16 +213,13 @@ static void test_in_order_data_is_delivered_and_acked(void **state)
      * §4.2.3.3, silly window avoidance). */
     fx_expect_none(f);
     expect_nothing_to_read(cv.s);
-    tapir_sock_close(cv.s);
-    tapir_sock_close(cv.l);
+    conv_close(&cv);
 }
 
 static void test_out_of_order_data_is_held_until_the_hole_fills(void **state)
 {
     struct fixture *f = *state;
-    struct conv cv = conv_new(f, RPORT);
-    cv.l = listener(f, LPORT, 8, 0);
-    passive_open(&cv, PEER_ISN, 1460);
+    struct conv cv = conv_accepted(f, 0);
     uint32_t base = cv.pseq;
     seg_in(&cv, FX_TCP_ACK, base + 200, cv.pack, -1, pat + 200, 100);
     expect_ack(&cv, cv.iss + 1, base); /* a duplicate ACK: RCV.NXT does not move */
@@ -257,8 +232,7 @@ static void test_out_of_order_data_is_held_until_the_hole_fills(void **state)
     expect_ack(&cv, cv.iss + 1, base + 300); /* one ACK covers all three */
     expect_read(cv.s, pat, 300);
     assert_int_equal(tcps(f)->rx_bytes, 300);
-    tapir_sock_close(cv.s);
-    tapir_sock_close(cv.l);
+    conv_close(&cv);
 }
 
 /* Overlapping out-of-order pieces merge; a fill that reaches only the first range takes in
@@ -266,9 +240,7 @@ static void test_out_of_order_data_is_held_until_the_hole_fills(void **state)
 static void test_overlapping_out_of_order_pieces_merge(void **state)
 {
     struct fixture *f = *state;
-    struct conv cv = conv_new(f, RPORT);
-    cv.l = listener(f, LPORT, 8, 0);
-    passive_open(&cv, PEER_ISN, 1460);
+    struct conv cv = conv_accepted(f, 0);
     uint32_t base = cv.pseq;
     seg_in(&cv, FX_TCP_ACK, base + 500, cv.pack, -1, pat + 500, 100); /* [500,600) */
     seg_in(&cv, FX_TCP_ACK, base + 250, cv.pack, -1, pat + 250, 100); /* [250,350) */
@@ -278,20 +250,17 @@ static void test_overlapping_out_of_order_pieces_merge(void **state)
     seg_in(&cv, FX_TCP_ACK, base, cv.pack, -1, pat, 260); /* overlaps the first range */
     expect_ack(&cv, cv.iss + 1, base + 600);
     expect_read(cv.s, pat, 600);
-    tapir_sock_close(cv.s);
-    tapir_sock_close(cv.l);
+    conv_close(&cv);
 }
 
 /* Bytes past the window are cut off (and a FIN after them is not yet for us). */
 static void test_data_beyond_the_window_is_trimmed(void **state)
 {
     struct fixture *f = *state;
-    struct conv cv = conv_new(f, RPORT);
-    cv.l = listener(f, LPORT, 8, 2000);
+    struct conv cv = conv_listen(f, 2000);
     struct fx_tcp_view v = syn_to_listener(&cv, PEER_ISN, 1460);
     assert_int_equal(v.wnd, 2000);
-    peer_ack(&cv);
-    assert_int_equal(tapir_sock_accept(cv.l, &cv.s, NULL), 0);
+    complete_passive_open(&cv);
     uint32_t base = cv.pseq;
     peer_send(&cv, FX_TCP_ACK, pat, 1000);
     assert_int_equal(expect_delayed_ack(&cv, cv.iss + 1, base + 1000), 1000);
@@ -302,8 +271,7 @@ static void test_data_beyond_the_window_is_trimmed(void **state)
     expect_state(&cv, TCP_ESTABLISHED); /* the FIN was beyond the window */
     assert_int_equal(tcps(f)->rx_bytes, 2000);
     expect_read(cv.s, pat, 2000);
-    tapir_sock_close(cv.s);
-    tapir_sock_close(cv.l);
+    conv_close(&cv);
 }
 
 /* The window offered shrinks as data waits, a zero window refuses data, and reading
@@ -312,9 +280,7 @@ static void test_data_beyond_the_window_is_trimmed(void **state)
 static void test_window_shrinks_and_reading_sends_a_window_update(void **state)
 {
     struct fixture *f = *state;
-    struct conv cv = conv_new(f, RPORT);
-    cv.l = listener(f, LPORT, 8, 2000);
-    passive_open(&cv, PEER_ISN, 1460);
+    struct conv cv = conv_accepted(f, 2000);
     uint32_t base = cv.pseq;
     peer_send(&cv, FX_TCP_ACK, pat, 1000);
     assert_int_equal(expect_delayed_ack(&cv, cv.iss + 1, base + 1000), 1000);
@@ -339,16 +305,13 @@ static void test_window_shrinks_and_reading_sends_a_window_update(void **state)
     peer_send(&cv, FX_TCP_ACK, pat + 3000, 1000);
     assert_int_equal(expect_ack(&cv, cv.iss + 1, base + 4000), 0);
     expect_read(cv.s, pat + 2000, 2000);
-    tapir_sock_close(cv.s);
-    tapir_sock_close(cv.l);
+    conv_close(&cv);
 }
 
 static void test_duplicate_data_is_acked_and_not_delivered_twice(void **state)
 {
     struct fixture *f = *state;
-    struct conv cv = conv_new(f, RPORT);
-    cv.l = listener(f, LPORT, 8, 0);
-    passive_open(&cv, PEER_ISN, 1460);
+    struct conv cv = conv_accepted(f, 0);
     uint32_t base = cv.pseq;
     peer_send(&cv, FX_TCP_ACK, pat, 100);
     expect_delayed_ack(&cv, cv.iss + 1, base + 100);
@@ -360,8 +323,7 @@ static void test_duplicate_data_is_acked_and_not_delivered_twice(void **state)
     expect_delayed_ack(&cv, cv.iss + 1, base + 150);
     expect_read(cv.s, pat + 100, 50);
     assert_int_equal(tcps(f)->rx_bytes, 150);
-    tapir_sock_close(cv.s);
-    tapir_sock_close(cv.l);
+    conv_close(&cv);
 }
 
 /* An ACK that carries nothing is not acknowledged: otherwise two stacks would ACK each
@@ -369,8 +331,7 @@ static void test_duplicate_data_is_acked_and_not_delivered_twice(void **state)
 static void test_final_handshake_ack_draws_nothing(void **state)
 {
     struct fixture *f = *state;
-    struct conv cv = conv_new(f, RPORT);
-    cv.l = listener(f, LPORT, 8, 0);
+    struct conv cv = conv_listen(f, 0);
     syn_to_listener(&cv, PEER_ISN, 1460);
     peer_send(&cv, FX_TCP_ACK, NULL, 0);
     expect_state(&cv, TCP_ESTABLISHED);
@@ -381,9 +342,7 @@ static void test_final_handshake_ack_draws_nothing(void **state)
 static void test_pure_ack_in_established_draws_nothing(void **state)
 {
     struct fixture *f = *state;
-    struct conv cv = conv_new(f, RPORT);
-    cv.l = listener(f, LPORT, 8, 0);
-    passive_open(&cv, PEER_ISN, 1460);
+    struct conv cv = conv_accepted(f, 0);
     app_send(cv.s, pat, 100);
     out_one(&cv);
     cv.pack += 100;
@@ -391,8 +350,7 @@ static void test_pure_ack_in_established_draws_nothing(void **state)
     fx_expect_none(f);
     peer_send(&cv, FX_TCP_ACK, NULL, 0); /* a duplicate */
     fx_expect_none(f);
-    tapir_sock_close(cv.s);
-    tapir_sock_close(cv.l);
+    conv_close(&cv);
 }
 
 /* The window in the SYN,ACK (and in the ACK of an active open) is what the buffer holds,
@@ -428,9 +386,7 @@ static void test_window_in_handshake_follows_buffer_for_any_isn(void **state)
 static void test_zero_receive_window_still_takes_the_ack(void **state)
 {
     struct fixture *f = *state;
-    struct conv cv = conv_new(f, RPORT);
-    cv.l = listener(f, LPORT, 8, 2000);
-    passive_open(&cv, PEER_ISN, 1460);
+    struct conv cv = conv_accepted(f, 2000);
     app_send(cv.s, pat, 100);
     out_one(&cv);
     peer_send(&cv, FX_TCP_ACK, pat, 1000); /* fills our window, not yet ACKing our data */
@@ -446,24 +402,21 @@ static void test_zero_receive_window_still_takes_the_ack(void **state)
     if (n)
         fail_msg("%zu segments after the data was acknowledged (first seq +%u, %zu bytes)", n,
                  v[0].seq - cv.iss, v[0].data_len);
-    tapir_sock_close(cv.s);
-    tapir_sock_close(cv.l);
+    conv_close(&cv);
 }
 
 /* The handshake's final ACK may carry data: it is taken, and waits for accept. */
 static void test_final_ack_with_data_is_delivered(void **state)
 {
     struct fixture *f = *state;
-    struct conv cv = conv_new(f, RPORT);
-    cv.l = listener(f, LPORT, 8, 0);
+    struct conv cv = conv_listen(f, 0);
     syn_to_listener(&cv, PEER_ISN, 1460);
     peer_send(&cv, FX_TCP_ACK | FX_TCP_PSH, pat, 100);
     expect_delayed_ack(&cv, cv.iss + 1, PEER_ISN + 101);
     assert_int_equal(tapir_sock_accept(cv.l, &cv.s, NULL), 0);
     assert_true(tapir_sock_events(cv.s) & POLLIN);
     expect_read(cv.s, pat, 100);
-    tapir_sock_close(cv.s);
-    tapir_sock_close(cv.l);
+    conv_close(&cv);
 }
 
 /* Our ACK of the SYN,ACK was lost: the peer's retransmitted SYN,ACK (old, out of the window)
@@ -485,17 +438,14 @@ static void test_retransmitted_syn_ack_in_established_is_acked(void **state)
 static void test_segment_without_ack_bit_is_dropped(void **state)
 {
     struct fixture *f = *state;
-    struct conv cv = conv_new(f, RPORT);
-    cv.l = listener(f, LPORT, 8, 0);
-    passive_open(&cv, PEER_ISN, 1460);
+    struct conv cv = conv_accepted(f, 0);
     seg_in(&cv, FX_TCP_PSH, cv.pseq, 0, -1, pat, 100);
     seg_in(&cv, FX_TCP_FIN, cv.pseq, 0, -1, NULL, 0);
     fx_expect_none(f);
     expect_nothing_to_read(cv.s);
     expect_state(&cv, TCP_ESTABLISHED);
     assert_int_equal(tcps(f)->rx_bytes, 0);
-    tapir_sock_close(cv.s);
-    tapir_sock_close(cv.l);
+    conv_close(&cv);
 }
 
 /* §3.10.7.4 seventh, CLOSE-WAIT: "this should not occur since a FIN has been received from
@@ -503,9 +453,7 @@ static void test_segment_without_ack_bit_is_dropped(void **state)
 static void test_data_after_the_peers_fin_is_ignored(void **state)
 {
     struct fixture *f = *state;
-    struct conv cv = conv_new(f, RPORT);
-    cv.l = listener(f, LPORT, 8, 0);
-    passive_open(&cv, PEER_ISN, 1460);
+    struct conv cv = conv_accepted(f, 0);
     peer_send(&cv, FX_TCP_ACK | FX_TCP_FIN, pat, 10);
     expect_ack(&cv, cv.iss + 1, cv.pseq);
     seg_in(&cv, FX_TCP_ACK, cv.pseq, cv.pack, -1, pat + 10, 20);
@@ -513,8 +461,7 @@ static void test_data_after_the_peers_fin_is_ignored(void **state)
     assert_int_equal(tcps(f)->drop_after_fin, 1);
     expect_read(cv.s, pat, 10);
     assert_int_equal(tapir_sock_recvfrom(cv.s, buf, 10, 0, NULL, NULL), 0);
-    tapir_sock_close(cv.s);
-    tapir_sock_close(cv.l);
+    conv_close(&cv);
 }
 
 /* The send window comes from the newest segment (SND.WL1, SND.WL2): a reordered older ACK
@@ -522,9 +469,7 @@ static void test_data_after_the_peers_fin_is_ignored(void **state)
 static void test_window_update_ignores_an_older_ack(void **state)
 {
     struct fixture *f = *state;
-    struct conv cv = conv_new(f, RPORT);
-    cv.l = listener(f, LPORT, 8, 0);
-    passive_open(&cv, PEER_ISN, 1460);
+    struct conv cv = conv_accepted(f, 0);
     app_send(cv.s, pat, 1000);
     out_one(&cv);
     cv.pwnd = 4000;
@@ -539,8 +484,7 @@ static void test_window_update_ignores_an_older_ack(void **state)
     assert_int_equal(n, 3);
     assert_int_equal(v[0].seq, cv.iss + 1001);
     assert_int_equal(v[0].data_len + v[1].data_len + v[2].data_len, 3000);
-    tapir_sock_close(cv.s);
-    tapir_sock_close(cv.l);
+    conv_close(&cv);
 }
 
 int main(void)

@@ -290,8 +290,7 @@ static void test_mss_option_follows_the_mtu(void **state)
 static void test_child_is_accepted_only_after_the_final_ack(void **state)
 {
     struct fixture *f = *state;
-    struct conv cv = conv_new(f, RPORT);
-    cv.l = listener(f, LPORT, 8, 0);
+    struct conv cv = conv_listen(f, 0);
     syn_to_listener(&cv, PEER_ISN, 1460);
     struct tapir_sock *a = NULL;
     assert_int_equal(tapir_sock_accept(cv.l, &a, NULL), -EAGAIN);
@@ -378,20 +377,17 @@ static void expect_segment_sizes(struct conv *cv, size_t len, const size_t *size
 static void test_no_mss_option_means_536(void **state)
 {
     struct fixture *f = *state;
-    struct conv cv = conv_new(f, RPORT);
-    cv.l = listener(f, LPORT, 8, 0);
+    struct conv cv = conv_listen(f, 0);
     passive_open(&cv, PEER_ISN, -1);
     const size_t sizes[] = {536, 536, 128};
     expect_segment_sizes(&cv, 1200, sizes, 3);
-    tapir_sock_close(cv.s);
-    tapir_sock_close(cv.l);
+    conv_close(&cv);
 }
 
 static void test_peer_mss_bounds_segments_and_our_mtu_bounds_it(void **state)
 {
     struct fixture *f = *state;
-    struct conv cv = conv_new(f, RPORT);
-    cv.l = listener(f, LPORT, 8, 0);
+    struct conv cv = conv_listen(f, 0);
     passive_open(&cv, PEER_ISN, 1000);
     const size_t sizes[] = {1000, 1000, 500};
     expect_segment_sizes(&cv, 2500, sizes, 3);
@@ -409,26 +405,13 @@ static void test_peer_mss_bounds_segments_and_our_mtu_bounds_it(void **state)
 static void test_unknown_options_are_skipped(void **state)
 {
     struct fixture *f = *state;
-    struct conv cv = conv_new(f, RPORT);
-    cv.l = listener(f, LPORT, 8, 0);
+    struct conv cv = conv_listen(f, 0);
     const uint8_t opts[] = {1, 1, 30, 6, 0xaa, 0xbb, 0xcc, 0xdd, 2, 4, 0x02, 0xbc}; /* MSS 700 */
-    struct fx_tcp t = fx_tcp_default();
-    t.flags = FX_TCP_SYN;
-    t.seq = PEER_ISN;
-    t.options = opts;
-    t.options_len = sizeof(opts);
-    fx_inject_tcp(f, &t, NULL, 0);
-    struct fx_tcp_view v = out_one(&cv);
-    assert_int_equal(v.flags, FX_TCP_SYN | FX_TCP_ACK);
-    cv.iss = v.seq;
-    cv.pack = v.seq + 1;
-    cv.pseq = PEER_ISN + 1;
-    peer_ack(&cv);
-    assert_int_equal(tapir_sock_accept(cv.l, &cv.s, NULL), 0);
+    syn_to_listener_opts(&cv, PEER_ISN, -1, opts, sizeof(opts));
+    complete_passive_open(&cv);
     const size_t sizes[] = {700, 700, 100};
     expect_segment_sizes(&cv, 1500, sizes, 3);
-    tapir_sock_close(cv.s);
-    tapir_sock_close(cv.l);
+    conv_close(&cv);
 }
 
 /* RFC 9293 §3.1 (MUST-7): a bad option length must not crash or confuse: the handshake goes
@@ -453,20 +436,8 @@ static void test_malformed_options_are_handled_safely(void **state)
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         struct conv cv = conv_new(f, (uint16_t)(43000 + i));
         cv.l = l;
-        struct fx_tcp t = fx_tcp_default();
-        t.sport = cv.rport;
-        t.flags = FX_TCP_SYN;
-        t.seq = PEER_ISN;
-        t.options = cases[i].opts;
-        t.options_len = cases[i].len;
-        fx_inject_tcp(f, &t, NULL, 0);
-        struct fx_tcp_view v = out_one(&cv);
-        assert_int_equal(v.flags, FX_TCP_SYN | FX_TCP_ACK);
-        cv.iss = v.seq;
-        cv.pack = v.seq + 1;
-        cv.pseq = PEER_ISN + 1;
-        peer_ack(&cv);
-        assert_int_equal(tapir_sock_accept(l, &cv.s, NULL), 0);
+        syn_to_listener_opts(&cv, PEER_ISN, -1, cases[i].opts, cases[i].len);
+        complete_passive_open(&cv);
         set_tcp_opt(cv.s, TC_TCP_NODELAY, 1); /* the short tail too, not held by Nagle */
         app_send(cv.s, pat, 1100);
         struct fx_tcp_view segs[4];
@@ -488,8 +459,7 @@ static void test_malformed_options_are_handled_safely(void **state)
 static void test_syn_received_rst_frees_child_listener_goes_on(void **state)
 {
     struct fixture *f = *state;
-    struct conv cv = conv_new(f, RPORT);
-    cv.l = listener(f, LPORT, 8, 0);
+    struct conv cv = conv_listen(f, 0);
     syn_to_listener(&cv, PEER_ISN, 1460);
     uint64_t freed = tcps(f)->conns_freed;
     seg_in(&cv, FX_TCP_RST, PEER_ISN + 1, 0, -1, NULL, 0);
@@ -507,8 +477,7 @@ static void test_syn_received_rst_frees_child_listener_goes_on(void **state)
 static void test_syn_received_retransmitted_syn_resends_syn_ack(void **state)
 {
     struct fixture *f = *state;
-    struct conv cv = conv_new(f, RPORT);
-    cv.l = listener(f, LPORT, 8, 0);
+    struct conv cv = conv_listen(f, 0);
     struct fx_tcp_view v = syn_to_listener(&cv, PEER_ISN, 1460);
     uint32_t iss = v.seq;
     v = syn_to_listener(&cv, PEER_ISN, 1460);
@@ -523,8 +492,7 @@ static void test_syn_received_retransmitted_syn_resends_syn_ack(void **state)
 static void test_syn_received_bad_ack_gets_rst(void **state)
 {
     struct fixture *f = *state;
-    struct conv cv = conv_new(f, RPORT);
-    cv.l = listener(f, LPORT, 8, 0);
+    struct conv cv = conv_listen(f, 0);
     syn_to_listener(&cv, PEER_ISN, 1460);
     seg_in(&cv, FX_TCP_ACK, PEER_ISN + 1, cv.iss + 5, -1, NULL, 0);
     struct fx_tcp_view v = out_one(&cv);
@@ -544,8 +512,7 @@ static void test_syn_received_bad_ack_gets_rst(void **state)
 static void test_syn_ack_is_retransmitted_then_given_up(void **state)
 {
     struct fixture *f = *state;
-    struct conv cv = conv_new(f, RPORT);
-    cv.l = listener(f, LPORT, 8, 0);
+    struct conv cv = conv_listen(f, 0);
     syn_to_listener(&cv, PEER_ISN, 1460);
     fx_advance(f, 999999);
     fx_expect_none(f);

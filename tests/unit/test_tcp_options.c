@@ -39,8 +39,7 @@ static void full_passive_open(struct conv *cv, uint8_t ws)
     assert_true(o.ts);
     cv->tsecr = o.tsval;
     cv->tsval = PEER_TS0 + 1;
-    peer_ack(cv);
-    assert_int_equal(tapir_sock_accept(cv->l, &cv->s, NULL), 0);
+    complete_passive_open(cv);
 }
 
 static struct tcp_info tcp_info_of(struct tapir_sock *s)
@@ -74,8 +73,7 @@ static int get_int_opt(struct tapir_sock *s, int level, int name)
 static void test_syn_with_every_option_gets_every_option_back(void **state)
 {
     struct fixture *f = *state;
-    struct conv cv = conv_new(f, RPORT);
-    cv.l = listener(f, LPORT, 8, 0);
+    struct conv cv = conv_listen(f, 0);
     struct fx_tcp_view v = full_syn(&cv, 7);
     struct tc_opts o = opts_of(&v);
     assert_int_equal(o.kinds, KINDS_MSS | KINDS_SACK_PERM | KINDS_TS | KINDS_WS);
@@ -91,13 +89,11 @@ static void test_syn_with_every_option_gets_every_option_back(void **state)
 static void test_syn_without_options_gets_only_mss(void **state)
 {
     struct fixture *f = *state;
-    struct conv cv = conv_new(f, RPORT);
-    cv.l = listener(f, LPORT, 8, 0);
+    struct conv cv = conv_listen(f, 0);
     struct fx_tcp_view v = syn_to_listener(&cv, PEER_ISN, -1);
     assert_int_equal(opts_of(&v).kinds, KINDS_MSS);
     assert_int_equal(v.hdr_len, 24);
-    peer_ack(&cv);
-    assert_int_equal(tapir_sock_accept(cv.l, &cv.s, NULL), 0);
+    complete_passive_open(&cv);
     /* Nothing negotiated: later segments carry no option at all. */
     app_send(cv.s, pat, 100);
     v = out_one(&cv);
@@ -105,22 +101,19 @@ static void test_syn_without_options_gets_only_mss(void **state)
     assert_int_equal(v.data_len, 100);
     struct tcp_info ti = tcp_info_of(cv.s);
     assert_int_equal(ti.tcpi_options, 0);
-    tapir_sock_close(cv.s);
-    tapir_sock_close(cv.l);
+    conv_close(&cv);
 }
 
 static void test_syn_with_window_scale_but_no_timestamps_gets_no_timestamps(void **state)
 {
     struct fixture *f = *state;
-    struct conv cv = conv_new(f, RPORT);
-    cv.l = listener(f, LPORT, 8, 0);
+    struct conv cv = conv_listen(f, 0);
     const uint8_t ws[] = {1, 3, 3, 5};
     struct fx_tcp_view v = syn_to_listener_opts(&cv, PEER_ISN, 1460, ws, sizeof(ws));
     struct tc_opts o = opts_of(&v);
     assert_int_equal(o.kinds, KINDS_MSS | KINDS_WS);
     assert_int_equal(o.wscale, OUR_WSCALE);
-    peer_ack(&cv);
-    assert_int_equal(tapir_sock_accept(cv.l, &cv.s, NULL), 0);
+    complete_passive_open(&cv);
     app_send(cv.s, pat, 100);
     v = out_one(&cv);
     assert_int_equal(opts_of(&v).kinds, 0); /* no timestamps, and no SACK blocks ever */
@@ -129,8 +122,7 @@ static void test_syn_with_window_scale_but_no_timestamps_gets_no_timestamps(void
     assert_int_equal(ti.tcpi_options, TCPI_OPT_WSCALE);
     assert_int_equal(ti.tcpi_snd_wscale, 5);
     assert_int_equal(ti.tcpi_rcv_wscale, OUR_WSCALE);
-    tapir_sock_close(cv.s);
-    tapir_sock_close(cv.l);
+    conv_close(&cv);
 }
 
 /* An active open offers everything (TSecr 0: nothing to echo yet, RFC 7323 §3.2). A SYN,ACK
@@ -237,8 +229,7 @@ static void test_window_fields_are_scaled_after_the_syns(void **state)
 static void test_timestamps_echo_ts_recent_on_every_segment(void **state)
 {
     struct fixture *f = *state;
-    struct conv cv = conv_new(f, RPORT);
-    cv.l = listener(f, LPORT, 8, 0);
+    struct conv cv = conv_listen(f, 0);
     full_passive_open(&cv, 7);
     uint32_t our_ts0 = cv.tsecr; /* the SYN,ACK's TSval */
     /* Our data: TSecr is the final ACK's TSval. */
@@ -287,8 +278,7 @@ static void test_timestamps_echo_ts_recent_on_every_segment(void **state)
     assert_int_equal(o.kinds, KINDS_TS);
     assert_int_equal(o.tsval, our_ts0 + 255);
     assert_int_equal(o.tsecr, 3001);
-    tapir_sock_close(cv.s);
-    tapir_sock_close(cv.l);
+    conv_close(&cv);
 }
 
 /* RFC 7323 §4.1 and RFC 6298 §2: an ACK's TSecr gives the round trip (now less the echoed
@@ -296,15 +286,13 @@ static void test_timestamps_echo_ts_recent_on_every_segment(void **state)
 static void test_rtt_is_measured_from_the_echoed_timestamp(void **state)
 {
     struct fixture *f = *state;
-    struct conv cv = conv_new(f, RPORT);
-    cv.l = listener(f, LPORT, 8, 0);
+    struct conv cv = conv_listen(f, 0);
     struct fx_tcp_view syn_ack = full_syn(&cv, 7);
     uint32_t syn_ack_ts = opts_of(&syn_ack).tsval;
     fx_advance(f, 100000);
     cv.tsecr = syn_ack_ts;
     cv.tsval = PEER_TS0 + 1;
-    peer_ack(&cv);
-    assert_int_equal(tapir_sock_accept(cv.l, &cv.s, NULL), 0);
+    complete_passive_open(&cv);
     struct tcp_info ti = tcp_info_of(cv.s);
     assert_int_equal(ti.tcpi_rtt, 100000);   /* SRTT = R */
     assert_int_equal(ti.tcpi_rttvar, 50000); /* RTTVAR = R / 2 */
@@ -317,8 +305,7 @@ static void test_rtt_is_measured_from_the_echoed_timestamp(void **state)
     peer_ack(&cv);
     ti = tcp_info_of(cv.s);
     assert_int_equal(ti.tcpi_rtt, 102500); /* 7/8 100 + 1/8 120 (20 ms would make it 90) */
-    tapir_sock_close(cv.s);
-    tapir_sock_close(cv.l);
+    conv_close(&cv);
 }
 
 /* RFC 7323 §5.3 R1: a segment whose TSval is older than TS.Recent (modulo 2^32) is an old
@@ -326,8 +313,7 @@ static void test_rtt_is_measured_from_the_echoed_timestamp(void **state)
 static void test_paws_drops_a_segment_with_an_old_timestamp(void **state)
 {
     struct fixture *f = *state;
-    struct conv cv = conv_new(f, RPORT);
-    cv.l = listener(f, LPORT, 8, 0);
+    struct conv cv = conv_listen(f, 0);
     full_passive_open(&cv, 7);
     uint32_t rcv_nxt = cv.pseq;
     cv.tsval = PEER_TS0; /* older than TS.Recent (PEER_TS0 + 1), in the window */
@@ -363,8 +349,7 @@ static void test_paws_drops_a_segment_with_an_old_timestamp(void **state)
     expect_ack(&cv, cv.iss + 1, cv.pseq);
     assert_int_equal(tcps(f)->drop_paws, 2);
     expect_read(cv.s, pat + 100, 30);
-    tapir_sock_close(cv.s);
-    tapir_sock_close(cv.l);
+    conv_close(&cv);
 }
 
 /* ==== SACK blocks (RFC 2018 §4) =========================================================== */
@@ -382,8 +367,7 @@ static void expect_sack(const struct tc_opts *o, unsigned i, uint32_t start, uin
 static void test_out_of_order_data_draws_sack_blocks_newest_first(void **state)
 {
     struct fixture *f = *state;
-    struct conv cv = conv_new(f, RPORT);
-    cv.l = listener(f, LPORT, 8, 0);
+    struct conv cv = conv_listen(f, 0);
     full_passive_open(&cv, 7);
     uint32_t b = cv.pseq; /* rcv_nxt: the hole is [b, b + 200) */
     const uint32_t at[] = {200, 400, 600, 800};
@@ -417,23 +401,15 @@ static void test_out_of_order_data_draws_sack_blocks_newest_first(void **state)
     expect_sack(&o, first_is_800 ? 0 : 1, b + 800, b + 900);
     expect_sack(&o, first_is_800 ? 1 : 0, b + 600, b + 700);
     expect_read(cv.s, pat, 500);
-    tapir_sock_close(cv.s);
-    tapir_sock_close(cv.l);
+    conv_close(&cv);
 }
 
 /* ==== Delayed ACKs (RFC 1122 §4.2.3.2, RFC 5681 §4.2) ===================================== */
 
-static void open_plain(struct conv *cv)
-{
-    cv->l = listener(cv->f, LPORT, 8, 0);
-    passive_open(cv, PEER_ISN, 1460);
-}
-
 static void test_one_full_segment_is_acked_after_the_delack_time(void **state)
 {
     struct fixture *f = *state;
-    struct conv cv = conv_new(f, RPORT);
-    open_plain(&cv);
+    struct conv cv = conv_accepted(f, 0);
     peer_send(&cv, FX_TCP_ACK, pat, 1460);
     assert_int_equal(tcps(f)->rx_bytes, 1460);    /* delivered at once, acknowledged later */
     expect_delayed_ack(&cv, cv.iss + 1, cv.pseq); /* exactly cfg.tcp_delack_us, one ACK */
@@ -441,15 +417,13 @@ static void test_one_full_segment_is_acked_after_the_delack_time(void **state)
     fx_run_until(f, f->now_us + 1000000);
     fx_expect_none(f);
     assert_int_equal(tcps(f)->delayed_acks, 1);
-    tapir_sock_close(cv.s);
-    tapir_sock_close(cv.l);
+    conv_close(&cv);
 }
 
 static void test_second_full_segment_is_acked_at_once(void **state)
 {
     struct fixture *f = *state;
-    struct conv cv = conv_new(f, RPORT);
-    open_plain(&cv);
+    struct conv cv = conv_accepted(f, 0);
     peer_send(&cv, FX_TCP_ACK, pat, 1460);
     fx_advance(f, 10000);
     fx_expect_none(f);
@@ -458,15 +432,13 @@ static void test_second_full_segment_is_acked_at_once(void **state)
     fx_run_until(f, f->now_us + 1000000); /* the timer went with the ACK */
     fx_expect_none(f);
     assert_int_equal(tcps(f)->delayed_acks, 0);
-    tapir_sock_close(cv.s);
-    tapir_sock_close(cv.l);
+    conv_close(&cv);
 }
 
 static void test_quickack_acknowledges_every_segment_at_once(void **state)
 {
     struct fixture *f = *state;
-    struct conv cv = conv_new(f, RPORT);
-    open_plain(&cv);
+    struct conv cv = conv_accepted(f, 0);
     set_tcp_opt(cv.s, TCP_QUICKACK, 1);
     assert_int_equal(get_int_opt(cv.s, IPPROTO_TCP, TCP_QUICKACK), 1);
     peer_send(&cv, FX_TCP_ACK, pat, 100);
@@ -480,8 +452,7 @@ static void test_quickack_acknowledges_every_segment_at_once(void **state)
     fx_expect_none(f);
     set_tcp_opt(cv.s, TCP_QUICKACK, 1);
     expect_ack(&cv, cv.iss + 1, cv.pseq);
-    tapir_sock_close(cv.s);
-    tapir_sock_close(cv.l);
+    conv_close(&cv);
 }
 
 /* ==== Nagle (RFC 896, RFC 1122 §4.2.3.4) ================================================== */
@@ -489,8 +460,7 @@ static void test_quickack_acknowledges_every_segment_at_once(void **state)
 static void test_nagle_holds_a_short_write_until_the_ack(void **state)
 {
     struct fixture *f = *state;
-    struct conv cv = conv_new(f, RPORT);
-    open_plain(&cv);
+    struct conv cv = conv_accepted(f, 0);
     assert_int_equal(get_int_opt(cv.s, IPPROTO_TCP, TCP_NODELAY), 0);
     app_send(cv.s, pat, 100); /* nothing in flight: it goes */
     struct fx_tcp_view v = out_one(&cv);
@@ -504,15 +474,13 @@ static void test_nagle_holds_a_short_write_until_the_ack(void **state)
     assert_int_equal(v.seq, cv.iss + 101);
     assert_int_equal(v.data_len, 50);
     assert_memory_equal(v.data, pat + 100, 50);
-    tapir_sock_close(cv.s);
-    tapir_sock_close(cv.l);
+    conv_close(&cv);
 }
 
 static void test_nodelay_sends_a_short_write_at_once(void **state)
 {
     struct fixture *f = *state;
-    struct conv cv = conv_new(f, RPORT);
-    open_plain(&cv);
+    struct conv cv = conv_accepted(f, 0);
     app_send(cv.s, pat, 100);
     out_one(&cv);
     app_send(cv.s, pat + 100, 50);
@@ -526,15 +494,13 @@ static void test_nodelay_sends_a_short_write_at_once(void **state)
     v = out_one(&cv);
     assert_int_equal(v.seq, cv.iss + 151);
     assert_int_equal(v.data_len, 10);
-    tapir_sock_close(cv.s);
-    tapir_sock_close(cv.l);
+    conv_close(&cv);
 }
 
 static void test_full_segment_goes_with_data_in_flight(void **state)
 {
     struct fixture *f = *state;
-    struct conv cv = conv_new(f, RPORT);
-    open_plain(&cv);
+    struct conv cv = conv_accepted(f, 0);
     app_send(cv.s, pat, 100);
     out_one(&cv);
     app_send(cv.s, pat + 100, 1460);
@@ -546,8 +512,7 @@ static void test_full_segment_goes_with_data_in_flight(void **state)
     v = out_one(&cv);
     assert_int_equal(v.seq, cv.iss + 1561);
     assert_int_equal(v.data_len, 1460);
-    tapir_sock_close(cv.s);
-    tapir_sock_close(cv.l);
+    conv_close(&cv);
 }
 
 /* ==== Receiver SWS avoidance (RFC 1122 §4.2.3.3) ========================================== */
@@ -556,9 +521,7 @@ static void test_full_segment_goes_with_data_in_flight(void **state)
 static void test_window_update_waits_for_a_full_segment_of_room(void **state)
 {
     struct fixture *f = *state;
-    struct conv cv = conv_new(f, RPORT);
-    cv.l = listener(f, LPORT, 8, 4000);
-    passive_open(&cv, PEER_ISN, 1460);
+    struct conv cv = conv_accepted(f, 4000);
     uint32_t b = cv.pseq;
     peer_send(&cv, FX_TCP_ACK, pat, 1000);
     peer_send(&cv, FX_TCP_ACK, pat + 1000, 1000);
@@ -578,8 +541,7 @@ static void test_window_update_waits_for_a_full_segment_of_room(void **state)
     assert_int_equal(tapir_sock_recvfrom(cv.s, rd + 2460, 1540, 0, NULL, NULL), 1540);
     assert_int_equal(expect_ack(&cv, cv.iss + 1, b + 4000), 4000);
     assert_memory_equal(rd, pat, 4000);
-    tapir_sock_close(cv.s);
-    tapir_sock_close(cv.l);
+    conv_close(&cv);
 }
 
 /* ==== Keepalive (RFC 1122 §4.2.3.6) ======================================================= */
@@ -599,8 +561,7 @@ static void expect_keepalive_probe(struct conv *cv)
 static void test_keepalive_probes_an_idle_connection_then_gives_up(void **state)
 {
     struct fixture *f = *state;
-    struct conv cv = conv_new(f, RPORT);
-    open_plain(&cv);
+    struct conv cv = conv_accepted(f, 0);
     set_sock_opt(cv.s, SO_KEEPALIVE, 1);
     set_tcp_opt(cv.s, TCP_KEEPIDLE, 10);
     set_tcp_opt(cv.s, TCP_KEEPINTVL, 2);
@@ -635,24 +596,21 @@ static void test_keepalive_probes_an_idle_connection_then_gives_up(void **state)
     assert_true(tapir_sock_events(cv.s) & POLLERR);
     uint8_t rd[10];
     assert_int_equal(tapir_sock_recvfrom(cv.s, rd, sizeof(rd), 0, NULL, NULL), -ETIMEDOUT);
-    tapir_sock_close(cv.s);
-    tapir_sock_close(cv.l);
+    conv_close(&cv);
 }
 
 /* Without SO_KEEPALIVE an idle connection stays silent (and up) for hours. */
 static void test_no_keepalive_without_so_keepalive(void **state)
 {
     struct fixture *f = *state;
-    struct conv cv = conv_new(f, RPORT);
-    open_plain(&cv);
+    struct conv cv = conv_accepted(f, 0);
     set_tcp_opt(cv.s, TCP_KEEPIDLE, 10);
     assert_int_equal(get_int_opt(cv.s, SOL_SOCKET, SO_KEEPALIVE), 0);
     fx_run_until(f, f->now_us + 3ull * 3600 * 1000000);
     fx_expect_none(f);
     assert_string_equal(state_of(&cv), "ESTABLISHED");
     assert_int_equal(tcps(f)->keepalive_probes, 0);
-    tapir_sock_close(cv.s);
-    tapir_sock_close(cv.l);
+    conv_close(&cv);
 }
 
 /* Linux's defaults (2 h, 75 s, 9) and bounds (1..32767 s, 1..127 probes). */
@@ -686,8 +644,7 @@ static void test_keepalive_options_defaults_and_bad_values(void **state)
 static void test_tcp_info_after_the_handshake(void **state)
 {
     struct fixture *f = *state;
-    struct conv cv = conv_new(f, RPORT);
-    cv.l = listener(f, LPORT, 8, 0);
+    struct conv cv = conv_listen(f, 0);
     full_passive_open(&cv, 7);
     struct tcp_info ti = tcp_info_of(cv.s);
     assert_int_equal(ti.tcpi_state, TCP_ESTABLISHED); /* 1, as Linux numbers it */
@@ -707,8 +664,7 @@ static void test_tcp_info_after_the_handshake(void **state)
     assert_int_equal(ti.tcpi_snd_cwnd, 10); /* RFC 6928 */
     assert_true(ti.tcpi_rto >= 200000);
     tapir_sock_close(cv2.s);
-    tapir_sock_close(cv.s);
-    tapir_sock_close(cv.l);
+    conv_close(&cv);
 }
 
 /* With timestamps a full segment is 1448 bytes, and the initial window ten of those (RFC
@@ -716,21 +672,18 @@ static void test_tcp_info_after_the_handshake(void **state)
 static void test_tcp_info_cwnd_counts_segments_with_timestamps(void **state)
 {
     struct fixture *f = *state;
-    struct conv cv = conv_new(f, RPORT);
-    cv.l = listener(f, LPORT, 8, 0);
+    struct conv cv = conv_listen(f, 0);
     full_passive_open(&cv, 7);
     struct tcp_info ti = tcp_info_of(cv.s);
     assert_int_equal(ti.tcpi_snd_cwnd, 10);
     assert_int_equal(ti.tcpi_snd_mss, SMSS_TS);
-    tapir_sock_close(cv.s);
-    tapir_sock_close(cv.l);
+    conv_close(&cv);
 }
 
 static void test_tcp_congestion_selects_and_reads_back(void **state)
 {
     struct fixture *f = *state;
-    struct conv cv = conv_new(f, RPORT);
-    open_plain(&cv);
+    struct conv cv = conv_accepted(f, 0);
     char name[16] = {0};
     socklen_t len = sizeof(name);
     assert_int_equal(tapir_sock_getopt(cv.s, IPPROTO_TCP, TCP_CONGESTION, name, &len), 0);
@@ -745,8 +698,7 @@ static void test_tcp_congestion_selects_and_reads_back(void **state)
     len = sizeof(name);
     assert_int_equal(tapir_sock_getopt(cv.s, IPPROTO_TCP, TCP_CONGESTION, name, &len), 0);
     assert_string_equal(name, "cubic"); /* unchanged by the failed call */
-    tapir_sock_close(cv.s);
-    tapir_sock_close(cv.l);
+    conv_close(&cv);
 }
 
 int main(void)

@@ -29,13 +29,11 @@ static struct conv open_sack_conn(struct fixture *f)
     fx_config(&cfg);
     cfg.tcp_timestamps = false;
     restart(f, &cfg);
-    struct conv cv = conv_new(f, RPORT);
-    cv.l = listener(f, LPORT, 8, 0);
+    struct conv cv = conv_listen(f, 0);
     const uint8_t sack_perm[] = {1, 1, 4, 2}; /* NOP, NOP, SACK-permitted */
     syn_to_listener_opts(&cv, PEER_ISN, 1460, sack_perm, sizeof(sack_perm));
     fx_advance(f, RTT_US);
-    peer_ack(&cv);
-    assert_int_equal(tapir_sock_accept(cv.l, &cv.s, NULL), 0);
+    complete_passive_open(&cv);
     struct tcp_conn *c = conn_of(&cv);
     assert_true(c->sack_ok);
     assert_int_equal(c->srtt_us, RTT_US);
@@ -89,12 +87,6 @@ static void send_segments(struct conv *cv, unsigned segments, unsigned sent)
     assert_int_equal(out_all(cv, v, 16, false), sent);
 }
 
-static void close_conn(struct conv *cv)
-{
-    tapir_sock_close(cv->s);
-    tapir_sock_close(cv->l);
-}
-
 /* ==== RACK (RFC 8985 §6) ================================================================== */
 
 /* Three segments, the first lost: two SACKed above it are not three duplicate ACKs (nor
@@ -122,7 +114,7 @@ static void test_rack_repairs_a_loss_in_a_three_segment_window(void **state)
     fx_advance(f, RTT_US);
     peer_sack(&cv, 3 * SMSS, 0, NULL);
     assert_false(conn_of(&cv)->in_recovery);
-    close_conn(&cv);
+    conv_close(&cv);
 }
 
 /* Once a segment has been SACKed after one sent later than it (reordering, RFC 8985 §6.2
@@ -149,7 +141,7 @@ static void test_reordering_seen_leaves_the_decision_to_time(void **state)
     fx_advance(f, 3 * MS);
     expect_data(&cv, 0);
     assert_int_equal(tcps(f)->fast_retransmits, 1);
-    close_conn(&cv);
+    conv_close(&cv);
 }
 
 static void test_without_reordering_dupthresh_sacks_recover_at_once(void **state)
@@ -163,7 +155,7 @@ static void test_without_reordering_dupthresh_sacks_recover_at_once(void **state
     expect_data(&cv, 0);
     assert_int_equal(tcps(f)->fast_retransmits, 1);
     assert_int_equal(tcps(f)->rack_recoveries, 0); /* the count's doing, not the clock's */
-    close_conn(&cv);
+    conv_close(&cv);
 }
 
 /* ==== The tail loss probe (RFC 8985 §7) ==================================================== */
@@ -195,7 +187,7 @@ static void test_tlp_sends_the_last_segment_again_after_two_srtt(void **state)
     assert_int_equal(c->ssthresh, 2 * SMSS);
     assert_int_equal(c->cwnd, 2 * SMSS);
     assert_true(c->cwnd < cwnd_before);
-    close_conn(&cv);
+    conv_close(&cv);
 }
 
 /* The same probe, but the ACK carries a D-SACK for it: both copies arrived, so the original
@@ -215,7 +207,7 @@ static void test_tlp_answered_with_a_dsack_means_no_loss(void **state)
     assert_int_equal(tcps(f)->dsack_received, 1);
     assert_int_equal(tcps(f)->tlp_repairs, 0);
     assert_int_equal(c->cwnd, cwnd_before);
-    close_conn(&cv);
+    conv_close(&cv);
 }
 
 /* With data waiting beyond cwnd, the probe is one new segment (cwnd does not hold it). Its
@@ -238,7 +230,7 @@ static void test_tlp_sends_new_data_and_its_sack_starts_recovery(void **state)
     assert_int_equal(v[0].seq - una0(&cv), 0);
     assert_int_equal(tcps(f)->rack_recoveries, 1);
     assert_int_equal(tcps(f)->retransmits, 0);
-    close_conn(&cv);
+    conv_close(&cv);
 }
 
 /* A single segment in flight: the probe waits for the peer's delayed ACK too (2 SRTT +
@@ -250,7 +242,7 @@ static void test_no_probe_before_the_rto_for_a_lone_segment(void **state)
     send_segments(&cv, 1, 1);
     assert_false(conn_of(&cv)->tlp_armed);
     assert_int_equal(tcp_tlp_timeout_us(conn_of(&cv)), 2 * RTT_US + TCP_TLP_DELACK_US);
-    close_conn(&cv);
+    conv_close(&cv);
 }
 
 /* ==== D-SACK (RFC 2883) and undo =========================================================== */
@@ -289,7 +281,7 @@ static void test_duplicate_data_draws_a_dsack(void **state)
     v = out_one(&cv);
     assert_int_equal(opts_of(&v).sack_count, 0);
     expect_read(cv.s, pat, 250);
-    close_conn(&cv);
+    conv_close(&cv);
 }
 
 /* A fast retransmit halves cwnd; then the original turns up (the ACK covers everything) and
@@ -314,7 +306,7 @@ static void test_dsack_for_every_retransmission_undoes_the_cut(void **state)
     assert_false(c->in_recovery);
     assert_int_equal(c->cwnd, cwnd0);
     assert_int_equal(c->ssthresh, ssthresh0);
-    close_conn(&cv);
+    conv_close(&cv);
 }
 
 /* Two retransmissions and a D-SACK for only one of them: a loss was real, the cut stays. */
@@ -336,7 +328,7 @@ static void test_dsack_for_some_retransmissions_keeps_the_cut(void **state)
     peer_sack(&cv, 8 * SMSS, 1, dup);
     assert_int_equal(tcps(f)->spurious_undos, 0);
     assert_int_equal(c->cwnd, cut);
-    close_conn(&cv);
+    conv_close(&cv);
 }
 
 int main(void)

@@ -76,12 +76,10 @@ static void test_rto_is_3s_after_a_retransmitted_syn(void **state)
 static void test_data_is_retransmitted_on_timeout_until_acked(void **state)
 {
     struct fixture *f = *state;
-    struct conv cv = conv_new(f, RPORT);
-    cv.l = listener(f, LPORT, 8, 0);
+    struct conv cv = conv_listen(f, 0);
     syn_to_listener(&cv, PEER_ISN, 1460);
     fx_advance(f, 100000); /* the SYN,ACK's round trip (timed: it went once) is 100 ms */
-    peer_ack(&cv);
-    assert_int_equal(tapir_sock_accept(cv.l, &cv.s, NULL), 0);
+    complete_passive_open(&cv);
     app_send(cv.s, pat, 100);
     struct fx_tcp_view v = out_one(&cv);
     assert_int_equal(v.seq, cv.iss + 1);
@@ -107,17 +105,14 @@ static void test_data_is_retransmitted_on_timeout_until_acked(void **state)
     fx_expect_none(f);
     assert_int_equal(tcps(f)->retransmits, 2);
     expect_state(&cv, TCP_ESTABLISHED);
-    tapir_sock_close(cv.s);
-    tapir_sock_close(cv.l);
+    conv_close(&cv);
 }
 
 /* After the retries (15, as Linux's tcp_retries2) the connection ends with ETIMEDOUT. */
 static void test_unacknowledged_data_times_out(void **state)
 {
     struct fixture *f = *state;
-    struct conv cv = conv_new(f, RPORT);
-    cv.l = listener(f, LPORT, 8, 0);
-    passive_open(&cv, PEER_ISN, 1460);
+    struct conv cv = conv_accepted(f, 0);
     app_send(cv.s, pat, 100);
     out_one(&cv);
     fx_run_until(f, f->now_us + 3600000000ull);
@@ -132,8 +127,7 @@ static void test_unacknowledged_data_times_out(void **state)
     expect_state(&cv, TCP_CLOSED);
     assert_int_equal(tcps(f)->timeouts, 1);
     assert_int_equal(tapir_sock_recvfrom(cv.s, buf, 10, 0, NULL, NULL), -ETIMEDOUT);
-    tapir_sock_close(cv.s);
-    tapir_sock_close(cv.l);
+    conv_close(&cv);
 }
 
 /* RFC 6298 §5.4: when the timer expires, "retransmit the earliest segment that has not been
@@ -141,9 +135,7 @@ static void test_unacknowledged_data_times_out(void **state)
 static void test_timeout_retransmits_the_earliest_segment_only(void **state)
 {
     struct fixture *f = *state;
-    struct conv cv = conv_new(f, RPORT);
-    cv.l = listener(f, LPORT, 8, 0);
-    passive_open(&cv, PEER_ISN, 1460);
+    struct conv cv = conv_accepted(f, 0);
     set_tcp_opt(cv.s, TC_TCP_NODELAY, 1); /* three segments in flight, the short one too */
     app_send(cv.s, pat, 3000);
     struct fx_tcp_view v[8];
@@ -157,8 +149,7 @@ static void test_timeout_retransmits_the_earliest_segment_only(void **state)
     assert_int_equal(v[0].seq, cv.iss + 1);
     assert_int_equal(v[0].data_len, 1460);
     assert_int_equal(n, 1);
-    tapir_sock_close(cv.s);
-    tapir_sock_close(cv.l);
+    conv_close(&cv);
 }
 
 /* The sender stops at the peer's window, probes a zero window (backing off, for as long as
@@ -166,8 +157,7 @@ static void test_timeout_retransmits_the_earliest_segment_only(void **state)
 static void test_zero_window_is_probed_and_sending_resumes(void **state)
 {
     struct fixture *f = *state;
-    struct conv cv = conv_new(f, RPORT);
-    cv.l = listener(f, LPORT, 8, 0);
+    struct conv cv = conv_listen(f, 0);
     cv.pwnd = 1000;
     passive_open(&cv, PEER_ISN, 1460);
     app_send(cv.s, pat, 3000);
@@ -242,8 +232,7 @@ static void test_zero_window_is_probed_and_sending_resumes(void **state)
     peer_ack(&cv);
     fx_run_until(f, f->now_us + 100000000);
     fx_expect_none(f);
-    tapir_sock_close(cv.s);
-    tapir_sock_close(cv.l);
+    conv_close(&cv);
 }
 
 /* RFC 9293 §3.8.6.1 (SHLD-29): "the transmitting host SHOULD send the first zero-window
@@ -251,16 +240,14 @@ static void test_zero_window_is_probed_and_sending_resumes(void **state)
 static void test_first_zero_window_probe_waits_one_rto(void **state)
 {
     struct fixture *f = *state;
-    struct conv cv = conv_new(f, RPORT);
-    cv.l = listener(f, LPORT, 8, 0);
+    struct conv cv = conv_listen(f, 0);
     cv.pwnd = 1000;
     /* Two round trips of 100 ms measured (RFC 6298 §2.2-§2.3): the handshake's gives SRTT
      * 100 ms, RTTVAR 50 ms; the data's leaves SRTT at 100 and RTTVAR at 3/4 * 50 = 37.5 ms,
      * so the RTO is 100 + 4 * 37.5 = 250 ms: not the 200 ms floor, not the initial 1 s. */
     syn_to_listener(&cv, PEER_ISN, 1460);
     fx_advance(f, 100000);
-    peer_ack(&cv);
-    assert_int_equal(tapir_sock_accept(cv.l, &cv.s, NULL), 0);
+    complete_passive_open(&cv);
     app_send(cv.s, pat, 3000);
     out_one(&cv);
     fx_advance(f, 100000);
@@ -272,8 +259,7 @@ static void test_first_zero_window_probe_waits_one_rto(void **state)
     fx_advance(f, 1);
     struct fx_tcp_view v = out_one(&cv);
     assert_int_equal(v.seq, cv.iss + 1000);
-    tapir_sock_close(cv.s);
-    tapir_sock_close(cv.l);
+    conv_close(&cv);
 }
 
 /* RFC 1122 §4.2.2.17 / RFC 9293 §3.8.6.1: "As long as the receiving TCP continues to send
@@ -282,9 +268,7 @@ static void test_first_zero_window_probe_waits_one_rto(void **state)
 static void test_zero_window_with_data_in_flight_stays_open(void **state)
 {
     struct fixture *f = *state;
-    struct conv cv = conv_new(f, RPORT);
-    cv.l = listener(f, LPORT, 8, 0);
-    passive_open(&cv, PEER_ISN, 1460);
+    struct conv cv = conv_accepted(f, 0);
     app_send(cv.s, pat, 1000);
     out_one(&cv);
     /* The peer takes half, and its window is full. */
@@ -305,8 +289,7 @@ static void test_zero_window_with_data_in_flight_stays_open(void **state)
     assert_true(answered > 10);
     expect_state(&cv, TCP_ESTABLISHED);
     assert_int_equal(tapir_sock_connected(cv.s), 0);
-    tapir_sock_close(cv.s);
-    tapir_sock_close(cv.l);
+    conv_close(&cv);
 }
 
 int main(void)
