@@ -331,6 +331,36 @@ static void test_dsack_for_some_retransmissions_keeps_the_cut(void **state)
     conv_close(&cv);
 }
 
+/* ==== A retransmission's size ============================================================= */
+
+/* While the peer's data waits out of order, every segment we send carries SACK blocks, and
+ * the payload gives way to them: a retransmission too, or it would outgrow the MTU and go
+ * out in IP fragments (fx_as_tcp, under out_all, refuses a fragment). */
+static void test_retransmission_leaves_room_for_sack_blocks(void **state)
+{
+    struct fixture *f = *state;
+    struct conv cv = open_sack_conn(f);
+    send_segments(&cv, 8, 8);
+    /* The peer's bytes [100, 200) arrive before [0, 100): our ACK has one SACK block. */
+    seg_in(&cv, FX_TCP_ACK, cv.pseq + 100, una0(&cv), -1, pat, 100);
+    struct fx_tcp_view v[8];
+    assert_int_equal(out_all(&cv, v, 8, true), 1);
+    assert_int_equal(opts_of(&v[0]).sack_count, 1);
+    fx_advance(f, RTT_US);
+    const uint32_t five[][2] = {{SMSS, 6 * SMSS}};
+    peer_sack(&cv, 0, 1, five);
+    /* The lost segment goes again in two: SMSS less the option, then the 12 bytes left. */
+    assert_int_equal(out_all(&cv, v, 8, false), 2);
+    assert_int_equal(v[0].seq, una0(&cv));
+    assert_int_equal(opts_of(&v[0]).sack_count, 1);
+    assert_int_equal(v[0].data_len, SMSS - 12); /* NOP, NOP, SACK, length, one block */
+    assert_memory_equal(v[0].data, pat, SMSS - 12);
+    assert_int_equal(v[1].seq, una0(&cv) + SMSS - 12);
+    assert_int_equal(v[1].data_len, 12);
+    assert_memory_equal(v[1].data, pat + SMSS - 12, 12);
+    conv_close(&cv);
+}
+
 int main(void)
 {
     for (size_t i = 0; i < sizeof(pat); i++)
@@ -346,6 +376,7 @@ int main(void)
         TCP_TEST(test_duplicate_data_draws_a_dsack),
         TCP_TEST(test_dsack_for_every_retransmission_undoes_the_cut),
         TCP_TEST(test_dsack_for_some_retransmissions_keeps_the_cut),
+        TCP_TEST(test_retransmission_leaves_room_for_sack_blocks),
     };
     return cmocka_run_group_tests_name("tcp_rack", tests, NULL, NULL);
 }
