@@ -63,6 +63,8 @@ TCP_UNIT_TESTS := $(patsubst tests/%.c,$(BUILD)/tests/%,$(wildcard tests/unit/te
 SIM_TESTS      := $(patsubst tests/%.c,$(BUILD)/tests/%,$(SIM_SRC))
 $(TCP_UNIT_TESTS): $(BUILD)/obj/tests/unit/tcp_conv.o
 $(SIM_TESTS): $(BUILD)/obj/tests/sim/sim.o
+# The one unit test of a demo-program helper (apps/lib), not of the stack.
+$(BUILD)/tests/unit/test_sha256: $(BUILD)/obj/apps/lib/sha256.o
 
 $(BUILD)/bench/%: $(BUILD)/obj/tests/bench/%.o $(LIB)
 	@mkdir -p $(dir $@)

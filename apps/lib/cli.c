@@ -134,6 +134,16 @@ static bool parse_decimal(const char *s, double *v, const char **end)
     return true;
 }
 
+bool cli_parse_seconds(const char *s, double max_s, uint64_t *us)
+{
+    double v;
+    const char *end;
+    if (!parse_decimal(s, &v, &end) || *end || v > max_s)
+        return false;
+    *us = (uint64_t)(v * 1e6 + 0.5);
+    return true;
+}
+
 /* A probability as a fraction (0.02) or a percentage (2%), 0..1, into parts per million. */
 static bool parse_probability(const char *s, uint32_t *ppm)
 {
@@ -334,19 +344,29 @@ int cli_parse(struct cli_host *h, int argc, char **argv, const struct cli_extra 
         all[n++] = host_opts[i];
     for (const struct option *o = x->opts; o && o->name && n < 62; o++)
         all[n++] = *o;
-    all[n++] = (struct option){"help", no_argument, 0, 'h'};
+    all[n++] = (struct option){"help", no_argument, 0, CLI_OPT_HELP};
     all[n] = (struct option){0, 0, 0, 0};
+    /* ':' first: a missing value comes back as ':', not '?', so it gets its own message. */
+    char shortopts[64] = ":h";
+    if (x->shortopts && strlen(x->shortopts) < sizeof(shortopts) - 2)
+        strcat(shortopts, x->shortopts);
     opterr = 0;
     int c, rc;
-    while ((c = getopt_long(argc, argv, ":h", all, NULL)) != -1) {
-        if (c == 'h') {
+    while ((c = getopt_long(argc, argv, shortopts, all, NULL)) != -1) {
+        if (c == 'h' || c == CLI_OPT_HELP) {
             x->usage(stdout);
             exit(0);
         }
+        /* getopt_long leaves the letter of a bad short option in optopt, and the value of a
+         * long one (above any letter), or 0 for an unknown long one: then argv names it. */
         if (c == ':')
-            return cli_usage_error(h->prog, "%s needs a value", argv[optind - 1]);
+            return optopt > 0 && optopt < 0x100
+                       ? cli_usage_error(h->prog, "-%c needs a value", optopt)
+                       : cli_usage_error(h->prog, "%s needs a value", argv[optind - 1]);
         if (c == '?')
-            return cli_usage_error(h->prog, "unknown option '%s'", argv[optind - 1]);
+            return optopt > 0 && optopt < 0x100
+                       ? cli_usage_error(h->prog, "unknown option '-%c'", optopt)
+                       : cli_usage_error(h->prog, "unknown option '%s'", argv[optind - 1]);
         rc = c >= CLI_OPT_TAP && c <= CLI_OPT_HOST_LAST ? cli_host_option(h, c, optarg)
                                                         : x->on_opt(c, optarg, x->ctx);
         if (rc)

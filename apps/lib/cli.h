@@ -23,6 +23,7 @@ enum {
     CLI_OPT_TRACE, CLI_OPT_SEED, CLI_OPT_LOSS, CLI_OPT_DUP, CLI_OPT_REORDER, CLI_OPT_REORDER_MS,
     CLI_OPT_CORRUPT, CLI_OPT_DELAY, CLI_OPT_RATE, CLI_OPT_QUEUE, CLI_OPT_CC,
     CLI_OPT_HOST_LAST = CLI_OPT_CC,
+    CLI_OPT_HELP = 0x1ff, /* --help (-h is 'h') */
 };
 #define CLI_HOST_LONGOPTS                                                                          \
     {"tap", required_argument, 0, CLI_OPT_TAP}, {"ip", required_argument, 0, CLI_OPT_IP},        \
@@ -58,7 +59,9 @@ void cli_host_init(struct cli_host *h, const char *prog, bool demo_defaults);
 /* A program's own options, beside the host flags and -h/--help. */
 struct cli_extra {
     const struct option *opts;  /* ends with a zero entry; values above 0x1ff */
-    int (*on_opt)(int opt, const char *arg, void *ctx); /* 0, or an exit status */
+    const char *shortopts;      /* getopt letters such as "c:i:" (ping's), or NULL; not 'h' */
+    int (*on_opt)(int opt, const char *arg, void *ctx); /* 0, or an exit status; opt is the
+                                                         * long option's value or the letter */
     void *ctx;
     void (*usage)(FILE *out);   /* for --help, which then exits 0 */
 };
@@ -110,6 +113,9 @@ void cli_print_stats(struct tapir_host *host, FILE *out);
 /* Parses "ADDR" and "PORT" into an AF_INET address. False for a bad one. */
 bool cli_parse_addr(const char *addr, const char *port, struct sockaddr_in *out);
 bool cli_parse_u64(const char *s, uint64_t *out);
+/* Seconds as a plain decimal number (2, 0.5, .25; no sign or exponent), at most max_s, into
+ * microseconds. False for anything else. */
+bool cli_parse_seconds(const char *s, double max_s, uint64_t *us);
 /* A client's --timeout MS (1 ms to an hour). 0, or EXIT_USAGE after one line. */
 int cli_parse_timeout(const char *prog, const char *arg, uint64_t *timeout_ms);
 /* A client's two positional arguments, SERVER PORT, from argv[optind]. 0 or EXIT_USAGE. */

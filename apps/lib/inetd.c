@@ -1,16 +1,18 @@
 /* SPDX-License-Identifier: MIT */
-/* inetd.c: the small services; see inetd.h. Every socket is non-blocking and one tapir_poll
- * waits on all of them, as a classic single-threaded server does. A connection whose peer
- * is slow to read is not read from either (echo keeps at most one buffer of pending bytes),
- * so one client cannot make the server hold unbounded memory. */
+/* inetd.c: the host's services; see inetd.h. Every socket of the small services and of HTTP
+ * is non-blocking and one tapir_poll waits on all of them, as a classic single-threaded
+ * server does. A connection whose peer is slow to read is not read from either (echo keeps
+ * at most one buffer of pending bytes), so one client cannot make the server hold unbounded
+ * memory. The blocking service gets a thread per connection, a bounded number of them. */
 #include "inetd.h"
 
 #include <errno.h>
 #include <netinet/tcp.h>
+#include <pthread.h>
 #include <stdbool.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/time.h>
 #include <time.h>
 
 #include "tapir/socket.h"
@@ -18,6 +20,10 @@
 #define INETD_MAX_CONNS 1024u
 #define ECHO_BUF_BYTES 16384u
 #define CHARGEN_LINE 72u           /* RFC 864: 72 characters, then CR LF */
+#define HTTP_MAX_CONNS 64u
+#define HTTP_WWW_PREFIX "/www"
+#define CONN_JOBS_MAX 16u          /* threads of the blocking service at once */
+#define CONN_JOB_TIMEOUT_S 60      /* a blocked send or recv there gives up after this */
 
 enum service { SVC_ECHO, SVC_DISCARD, SVC_DAYTIME, SVC_CHARGEN, SVC_COUNT };
 
@@ -31,13 +37,27 @@ struct conn {
     uint8_t buf[ECHO_BUF_BYTES];
 };
 
+/* A connection of the blocking service, served on a thread of its own. */
+struct conn_job {
+    struct inetd *d;
+    pthread_t thread;
+    int fd;        /* -1 once closed (by the thread, or by inetd_close to stop it) */
+    bool busy;     /* a thread was started and not yet joined */
+    bool finished; /* the thread is done: join it */
+};
+
 struct inetd {
     int udp_echo, udp_discard;
     int listeners[SVC_COUNT];
     struct conn *conns[INETD_MAX_CONNS];
     unsigned nconns;
-    struct inetd_keepalive keepalive; /* idle_s 0: off */
-    struct pollfd *fds;          /* rebuilt on each call: listeners, UDP, conns, extra */
+    struct inetd_config cfg;
+    struct http_server *http;    /* or NULL */
+    int conn_listener;           /* the blocking service's, or -1 */
+    pthread_mutex_t jobs_lock;   /* the jobs' fd, busy and finished */
+    struct conn_job jobs[CONN_JOBS_MAX];
+    struct pollfd *fds;          /* rebuilt on each call: listeners, UDP, conns, HTTP, extra */
+    unsigned fds_cap;
     uint8_t dgram[65536];
 };
 
@@ -60,19 +80,63 @@ static int open_socket(int type, unsigned short port)
     return fd;
 }
 
-struct inetd *inetd_open(const struct inetd_keepalive *keepalive)
+/* The timings first, then SO_KEEPALIVE, so the timer is armed once, with them. */
+static int keepalive_on(int fd, const struct inetd_keepalive *k)
+{
+    int one = 1;
+    if (tapir_setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &k->idle_s, sizeof(k->idle_s)) < 0 ||
+        tapir_setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &k->intvl_s, sizeof(k->intvl_s)) < 0 ||
+        tapir_setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &k->cnt, sizeof(k->cnt)) < 0)
+        return -1;
+    return tapir_setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
+}
+
+/* --keepalive on a new connection of any service. The values were checked on the command
+ * line; a refusal here is the stack's, and serving on without keepalive beats refusing the
+ * client. */
+static void tcp_options(int fd, void *ctx)
+{
+    const struct inetd *d = ctx;
+    if (d->cfg.keepalive.idle_s && keepalive_on(fd, &d->cfg.keepalive) < 0)
+        fprintf(stderr, "inetd: cannot turn keepalive on: %s\n", strerror(errno));
+}
+
+static int open_http(struct inetd *d)
+{
+    int fd = open_socket(SOCK_STREAM, d->cfg.http_port);
+    if (fd < 0)
+        return -1;
+    const struct http_config hc = {
+        .root = d->cfg.www_dir, .root_prefix = HTTP_WWW_PREFIX,
+        .page = d->cfg.http_page, .page_ctx = d->cfg.http_page_ctx, .log = d->cfg.log,
+        .on_accept = tcp_options, .accept_ctx = d, .max_conns = HTTP_MAX_CONNS};
+    d->http = http_server_new(fd, &hc); /* owns fd from now on */
+    return d->http ? 0 : -1;
+}
+
+struct inetd *inetd_open(const struct inetd_config *cfg)
 {
     struct inetd *d = calloc(1, sizeof(*d));
     if (!d)
         return NULL;
-    if (keepalive)
-        d->keepalive = *keepalive;
-    d->fds = calloc(INETD_MAX_CONNS + SVC_COUNT + 3, sizeof(*d->fds));
+    d->cfg = *cfg;
+    d->conn_listener = -1;
+    pthread_mutex_init(&d->jobs_lock, NULL);
+    for (unsigned i = 0; i < CONN_JOBS_MAX; i++)
+        d->jobs[i].fd = -1;
+    /* Listeners, UDP echo and discard, connections, the blocking service's listener,
+     * HTTP's listener and connections, the caller's descriptor. */
+    d->fds_cap = SVC_COUNT + 2 + INETD_MAX_CONNS + 1 + 1 + HTTP_MAX_CONNS + 1;
+    d->fds = calloc(d->fds_cap, sizeof(*d->fds));
     d->udp_echo = open_socket(SOCK_DGRAM, 7);
     d->udp_discard = open_socket(SOCK_DGRAM, 9);
     bool ok = d->fds && d->udp_echo >= 0 && d->udp_discard >= 0;
     for (int s = 0; s < SVC_COUNT; s++)
         ok = (d->listeners[s] = open_socket(SOCK_STREAM, service_port[s])) >= 0 && ok;
+    if (ok && cfg->http_port)
+        ok = open_http(d) == 0;
+    if (ok && cfg->conn_port && cfg->conn_serve)
+        ok = (d->conn_listener = open_socket(SOCK_STREAM, cfg->conn_port)) >= 0;
     if (!ok) {
         int e = errno;
         inetd_close(d);
@@ -89,21 +153,41 @@ static void conn_close(struct inetd *d, unsigned i)
     d->conns[i] = d->conns[--d->nconns];
 }
 
+static void jobs_stop(struct inetd *d);
+
 void inetd_close(struct inetd *d)
 {
     if (!d)
         return;
+    jobs_stop(d);
     while (d->nconns)
         conn_close(d, 0);
+    http_server_free(d->http);
     tapir_close(d->udp_echo);
     tapir_close(d->udp_discard);
     for (int s = 0; s < SVC_COUNT; s++)
         tapir_close(d->listeners[s]);
+    if (d->conn_listener >= 0)
+        tapir_close(d->conn_listener);
+    pthread_mutex_destroy(&d->jobs_lock);
     free(d->fds);
     free(d);
 }
 
-unsigned inetd_connections(const struct inetd *d) { return d->nconns; }
+static unsigned jobs_busy(struct inetd *d)
+{
+    unsigned n = 0;
+    pthread_mutex_lock(&d->jobs_lock);
+    for (unsigned i = 0; i < CONN_JOBS_MAX; i++)
+        n += d->jobs[i].busy && !d->jobs[i].finished;
+    pthread_mutex_unlock(&d->jobs_lock);
+    return n;
+}
+
+unsigned inetd_connections(struct inetd *d)
+{
+    return d->nconns + (d->http ? http_connections(d->http) : 0) + jobs_busy(d);
+}
 
 /* RFC 867: the date and time as a line of text; then the server closes. */
 static void daytime_send(struct conn *c)
@@ -114,17 +198,6 @@ static void daytime_send(struct conn *c)
     gmtime_r(&now, &tm);
     size_t n = strftime(line, sizeof(line), "%A, %B %d, %Y %H:%M:%S-UTC\r\n", &tm);
     tapir_send(c->fd, line, n, 0);
-}
-
-/* The timings first, then SO_KEEPALIVE, so the timer is armed once, with them. */
-static int keepalive_on(int fd, const struct inetd_keepalive *k)
-{
-    int one = 1;
-    if (tapir_setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &k->idle_s, sizeof(k->idle_s)) < 0 ||
-        tapir_setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &k->intvl_s, sizeof(k->intvl_s)) < 0 ||
-        tapir_setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &k->cnt, sizeof(k->cnt)) < 0)
-        return -1;
-    return tapir_setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
 }
 
 static void accept_all(struct inetd *d, enum service svc)
@@ -139,10 +212,7 @@ static void accept_all(struct inetd *d, enum service svc)
             continue;
         }
         tapir_fcntl(fd, F_SETFL, O_NONBLOCK);
-        /* The values were checked on the command line; a refusal here is the stack's, and
-         * serving on without keepalive beats refusing the client. */
-        if (d->keepalive.idle_s && keepalive_on(fd, &d->keepalive) < 0)
-            fprintf(stderr, "inetd: cannot turn keepalive on: %s\n", strerror(errno));
+        tcp_options(fd, d);
         c->fd = fd;
         c->svc = svc;
         d->conns[d->nconns++] = c;
@@ -229,6 +299,88 @@ static void udp_serve(struct inetd *d)
         ;
 }
 
+/* ---- The blocking service: a thread per connection ------------------------------------ */
+
+static void *job_run(void *arg)
+{
+    struct conn_job *j = arg;
+    struct inetd *d = j->d;
+    d->cfg.conn_serve(j->fd, d->cfg.conn_root, d->cfg.log);
+    /* Under the lock, so inetd_close never closes a descriptor this thread already gave
+     * back (the number could be another socket's by then). */
+    pthread_mutex_lock(&d->jobs_lock);
+    if (j->fd >= 0)
+        tapir_close(j->fd);
+    j->fd = -1;
+    j->finished = true;
+    pthread_mutex_unlock(&d->jobs_lock);
+    return NULL;
+}
+
+/* Joins the threads that have finished; returns the free slot, or NULL when all are busy. */
+static struct conn_job *jobs_reap(struct inetd *d)
+{
+    struct conn_job *free_job = NULL;
+    for (unsigned i = 0; i < CONN_JOBS_MAX; i++) {
+        struct conn_job *j = &d->jobs[i];
+        pthread_mutex_lock(&d->jobs_lock);
+        bool done = j->busy && j->finished;
+        pthread_mutex_unlock(&d->jobs_lock);
+        if (done) {
+            pthread_join(j->thread, NULL);
+            j->busy = j->finished = false;
+        }
+        if (!j->busy && !free_job)
+            free_job = j;
+    }
+    return free_job;
+}
+
+/* Accepts one connection for the blocking service onto a thread of its own. Its send and
+ * recv time out, so a client that stops reading or writing frees its thread in a minute. */
+static void job_accept(struct inetd *d)
+{
+    struct conn_job *j = jobs_reap(d);
+    int fd = j ? tapir_accept(d->conn_listener, NULL, NULL) : -1;
+    if (fd < 0)
+        return;
+    const struct timeval tmo = {.tv_sec = CONN_JOB_TIMEOUT_S};
+    tapir_fcntl(fd, F_SETFL, 0); /* blocking, whatever the listener was */
+    tapir_setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tmo, sizeof(tmo));
+    tapir_setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tmo, sizeof(tmo));
+    tcp_options(fd, d);
+    *j = (struct conn_job){.d = d, .fd = fd, .busy = true};
+    if (pthread_create(&j->thread, NULL, job_run, j) != 0) {
+        fprintf(stderr, "inetd: cannot start a thread: refusing the connection\n");
+        tapir_close(fd);
+        j->busy = false;
+        j->fd = -1;
+    }
+}
+
+/* Closing a socket wakes a thread blocked on it (EBADF, tapir/socket.h), so every thread
+ * returns soon; nothing else opens sockets meanwhile, so the number is not reused. */
+static void jobs_stop(struct inetd *d)
+{
+    pthread_mutex_lock(&d->jobs_lock);
+    for (unsigned i = 0; i < CONN_JOBS_MAX; i++) {
+        struct conn_job *j = &d->jobs[i];
+        if (j->busy && j->fd >= 0) {
+            tapir_close(j->fd);
+            j->fd = -1;
+        }
+    }
+    pthread_mutex_unlock(&d->jobs_lock);
+    for (unsigned i = 0; i < CONN_JOBS_MAX; i++)
+        if (d->jobs[i].busy)
+            pthread_join(d->jobs[i].thread, NULL);
+}
+
+/* ---- The loop -------------------------------------------------------------------------- */
+
+/* The sooner of two poll timeouts, where -1 is "none". */
+static int sooner(int a, int b) { return a < 0 ? b : b < 0 ? a : a < b ? a : b; }
+
 int inetd_serve(struct inetd *d, int extra_fd, int timeout_ms)
 {
     struct pollfd *f = d->fds;
@@ -243,7 +395,15 @@ int inetd_serve(struct inetd *d, int extra_fd, int timeout_ms)
         short ev = c->svc == SVC_CHARGEN ? (POLLIN | POLLOUT) : c->pend_len ? POLLOUT : POLLIN;
         f[n++] = (struct pollfd){.fd = c->fd, .events = ev};
     }
+    unsigned conn_l = n, http_first = n + 1;
+    /* The blocking service's listener while a thread is free: the rest wait in its backlog. */
+    f[n++] = (struct pollfd){.fd = d->conn_listener >= 0 && jobs_reap(d) ? d->conn_listener : -1,
+                             .events = POLLIN};
+    if (d->http)
+        n += http_poll_fill(d->http, f + n, d->fds_cap - n - 1);
     f[n++] = (struct pollfd){.fd = extra_fd, .events = POLLIN};
+    if (d->http)
+        timeout_ms = sooner(timeout_ms, http_poll_timeout(d->http));
     if (tapir_poll(f, n, timeout_ms) < 0)
         return -1;
     /* Connections first (from the last, so closing one moves only served ones), then new
@@ -255,5 +415,9 @@ int inetd_serve(struct inetd *d, int extra_fd, int timeout_ms)
         if (f[s].revents & POLLIN)
             accept_all(d, (enum service)s);
     udp_serve(d);
+    if (d->http)
+        http_poll_handle(d->http, f + http_first);
+    if (f[conn_l].revents & POLLIN)
+        job_accept(d);
     return f[n - 1].revents;
 }
