@@ -3,6 +3,7 @@
  * RFC 826 merge, answering requests for our address, and resolving next hops for output with a
  * bounded queue of frames per neighbour, retries, and a counted give-up. */
 #include "arp.h"
+#include "icmp.h"
 
 #include <errno.h>
 
@@ -316,7 +317,17 @@ static void arp_timer_fired(struct tapir_stack *st, struct tapir_timer *t)
         tapir_trace(st, TAPIR_TRACE_ARP, "arp: %s did not answer, dropping %u frames",
                     ip_str(e->ip, a), e->pending.count);
         st->stats.arp.resolve_failed++;
+        /* Their senders hear of it, as from a host-unreachable error (Linux does the same on
+         * a neighbour's failure): a connect gives up now, not after two minutes of SYNs.
+         * The entry goes first, so whatever the senders do next starts afresh. */
+        struct pkb_queue waiting = e->pending;
+        e->pending = (struct pkb_queue){0};
+        st->arp.pending_total -= waiting.count;
+        st->stats.arp.drop_unresolved += waiting.count;
         arp_entry_release(st, e, &st->stats.arp.drop_unresolved);
+        for (struct pkb *p = waiting.head; p; p = p->next)
+            icmp_local_unreachable(st, p->data, p->len);
+        pkb_queue_purge(st, &waiting);
         return;
     }
     tapir_trace(st, TAPIR_TRACE_ARP, "arp: %s aged out", ip_str(e->ip, a));

@@ -135,6 +135,24 @@ static void icmp_error_in(struct tapir_stack *st, struct pkb *p, const struct ip
     pkb_free(st, p);
 }
 
+void icmp_local_unreachable(struct tapir_stack *st, const uint8_t *ip_pkt, size_t len)
+{
+    unsigned hl = len >= IPV4_HDR_MIN ? (ip_pkt[0] & 0xfu) * 4u : 0;
+    bool first_fragment = len >= IPV4_HDR_MIN && (get_be16(ip_pkt + 6) & 0x1fffu) == 0;
+    if (hl < IPV4_HDR_MIN || len < hl + 8u || !first_fragment)
+        return; /* only a first fragment shows the transport's ports */
+    struct icmp_error err = {
+        .type = ICMP_DEST_UNREACH, .code = ICMP_HOST_UNREACH, .local = true,
+        .orig_src = get_be32(ip_pkt + 12), .orig_dst = get_be32(ip_pkt + 16),
+        .orig_proto = ip_pkt[9], .orig_l4 = ip_pkt + hl, .orig_l4_len = len - hl,
+    };
+    icmp_error_fn fn = st->icmp.error_handlers[err.orig_proto];
+    if (fn && err.orig_src == st->ip_addr) {
+        st->stats.icmp.local_unreach++;
+        fn(st, &err);
+    }
+}
+
 void icmp_input(struct tapir_stack *st, struct pkb *p, const struct ip_in *ip)
 {
     struct tapir_icmp_stats *s = &st->stats.icmp;

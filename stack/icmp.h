@@ -4,6 +4,7 @@
 #define TAPIR_ICMP_H
 
 #include <stddef.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 struct tapir_stack;
@@ -21,6 +22,7 @@ struct ip_in;
 #define ICMP_PARAM_PROBLEM 12u
 
 #define ICMP_PROTO_UNREACH 2u
+#define ICMP_HOST_UNREACH 1u
 #define ICMP_PORT_UNREACH 3u
 #define ICMP_FRAG_NEEDED 4u
 #define ICMP_EXC_TTL 0u
@@ -39,6 +41,7 @@ struct icmp_error {
     uint8_t orig_proto;
     const uint8_t *orig_l4;     /* at least 8 bytes of the quoted transport header */
     size_t orig_l4_len;
+    bool local;                 /* not from the network: ARP gave up on the next hop */
 };
 typedef void (*icmp_error_fn)(struct tapir_stack *st, const struct icmp_error *err);
 
@@ -54,6 +57,9 @@ void icmp_init(struct tapir_stack *st);
 void icmp_input(struct tapir_stack *st, struct pkb *p, const struct ip_in *ip);
 /* Sends an ICMP error about the datagram whose header ip describes and whose payload starts at
  * l4 (len bytes). Obeys RFC 1122 §3.2.2's "must not send" rules and the rate limit. */
+/* ARP gave up on the next hop of this datagram of ours (ip_pkt: its IP header onwards):
+ * tell the protocol that sent it, as a host-unreachable error from ourselves would. */
+void icmp_local_unreachable(struct tapir_stack *st, const uint8_t *ip_pkt, size_t len);
 void icmp_send_error(struct tapir_stack *st, const struct ip_in *ip, const uint8_t *l4,
                      size_t l4_len, uint8_t type, uint8_t code);
 /* Sends an echo request to dst (host order). Returns 0 or a negative errno. */

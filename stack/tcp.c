@@ -605,7 +605,10 @@ static void tcp_icmp_error(struct tapir_stack *st, const struct icmp_error *err)
         st->stats.tcp.icmp_ignored++;
         return;
     }
-    int e = sock_icmp_errno(err->type, err->code);
+    /* RFC 1122 §4.2.3.9: a soft error (host unreachable) must not abort a connection. But
+     * when it is our own ARP that gave up, the peer is known not to be there: an opening
+     * connection ends with EHOSTUNREACH, as Linux's does. */
+    int e = err->local ? EHOSTUNREACH : sock_icmp_errno(err->type, err->code);
     if (e && c->state == TCP_SYN_SENT) {
         st->stats.tcp.icmp_aborts++;
         tcp_done(c, e);

@@ -4,6 +4,10 @@
  */
 #include "fixture.h"
 
+#include <errno.h>
+
+#include "tapir/sock.h"
+
 static const uint8_t mac4[6] = {0x02, 0x00, 0x00, 0x00, 0x00, 0x04};
 static const uint8_t mac5[6] = {0x02, 0x00, 0x00, 0x00, 0x00, 0x05};
 #define IP4 FX_IP(10, 0, 0, 4)
@@ -277,6 +281,33 @@ static void test_unanswered_request_is_retried_then_given_up(void **state)
     assert_who_has(fx_expect_one(f), FX_PEER_IP);
 }
 
+/* A connection opening to a neighbour that never answers ARP: when ARP gives up, the
+ * connect fails with EHOSTUNREACH (as on Linux: "No route to host" after about 3 s), instead
+ * of retrying SYNs into the void for two minutes; nothing is left armed. */
+static void test_give_up_ends_a_connect_with_ehostunreach(void **state)
+{
+    struct fixture *f = *state;
+    const struct tapir_config *c = &f->cfg;
+    uint64_t t0 = f->now_us;
+    struct tapir_sock *s;
+    assert_int_equal(tapir_sock_open(f->st, SOCK_STREAM, 0, &s), 0);
+    struct sockaddr_in to = sin_of(FX_PEER_IP, 7);
+    assert_int_equal(tapir_sock_connect(s, &to), -EINPROGRESS);
+    assert_who_has(fx_expect_one(f), FX_PEER_IP);
+    uint64_t give_up = t0 + c->arp_retries * c->arp_retry_us;
+    fx_run_until(f, give_up - 1); /* every timer at its own time: ARP retries, SYN retries */
+    assert_int_equal(tapir_sock_connected(s), -EAGAIN);
+    fx_run_until(f, give_up);
+    assert_int_equal(fx_stats(f)->arp.resolve_failed, 1);
+    assert_int_equal(tapir_sock_connected(s), -EHOSTUNREACH);
+    assert_true(fx_stats(f)->icmp.local_unreach >= 1); /* one per SYN that waited */
+    assert_int_equal(fx_stats(f)->tcp.icmp_aborts, 1);
+    tapir_sock_close(s);
+    fx_take_all(f, &(size_t){0});
+    assert_int_equal(fx_stats(f)->mem.pkb_in_use, 0);
+    assert_int_equal(tapir_next_deadline(f->st), UINT64_MAX);
+}
+
 static void test_retries_follow_config(void **state)
 {
     struct fixture *f = *state;
@@ -511,6 +542,7 @@ int main(void)
         FX_TEST(test_sender_claiming_our_address_is_dropped_as_conflict),
         FX_TEST(test_output_to_unknown_neighbour_queues_and_sends_after_reply),
         FX_TEST(test_unanswered_request_is_retried_then_given_up),
+        FX_TEST(test_give_up_ends_a_connect_with_ehostunreach),
         FX_TEST(test_retries_follow_config),
         FX_TEST(test_retry_count_above_255_is_honoured),
         FX_TEST(test_late_reply_after_give_up_is_not_for_a_known_entry),

@@ -181,6 +181,7 @@ void tapir_rx_drop(struct tapir_stack *st);
     X(tx_dest_unreach, "destination unreachable sent")                                             \
     X(tx_time_exceeded, "time exceeded sent")                                                      \
     X(errors_unclaimed, "errors about a protocol with no handler")                                 \
+    X(local_unreach, "host unreachable reported to our own senders (ARP gave up)")               \
     X(drop_truncated, "dropped: shorter than its type needs")                                      \
     X(drop_bad_checksum, "dropped: bad checksum")                                                  \
     X(drop_unknown_type, "ignored: type we do not handle")                                         \
