@@ -224,7 +224,7 @@ struct tcp_conn {
     uint32_t undo_marker;         /* snd_una when the episode began */
     int undo_retrans;             /* its retransmissions not yet reported duplicate */
     uint32_t prior_cwnd, prior_ssthresh;
-    uint64_t last_send_us;
+    uint64_t last_send_us;        /* for cwnd after idle (RFC 5681 §4.1) */
 
     /* RACK-TLP (RFC 8985), with SACK: time-based loss detection and the tail loss probe. */
     struct tcp_tx_mark tx_marks[TCP_TX_MARKS];
@@ -244,7 +244,7 @@ struct tcp_conn {
     bool tlp_armed;               /* the rexmit timer is the probe timeout (PTO) now */
     bool tlp_out, tlp_rxt;        /* a probe is unacknowledged; it was a retransmission */
     uint32_t tlp_end;             /* TLP.end_seq: snd_max when the probe went */
-    unsigned tlp_dsacks;          /* dsacks when it went: a D-SACK since means no loss */        /* for cwnd after idle (RFC 5681 §4.1) */
+    unsigned tlp_dsacks;          /* dsacks when it went: a D-SACK since means no loss */
     union {
         struct tcp_cubic_state cubic;
     } cc_state;

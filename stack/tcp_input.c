@@ -144,19 +144,24 @@ static void tcp_negotiate(struct tcp_conn *c, const struct tcp_seg *seg)
 }
 
 /* An ACK of new data gives a round-trip measurement: from the echoed timestamp (RFC 7323
- * §4.1, good even for a retransmission), else from the one segment being timed (Karn). */
+ * §4.1, good even for a retransmission), else from the one segment being timed (Karn: never
+ * one sent twice). The timestamp clock ticks in milliseconds, so an echo under 2 ms says
+ * little (over a TAP the round trip is tens of microseconds, and it would read 0): then the
+ * timed segment, measured in microseconds, speaks instead. */
 static void tcp_ack_rtt(struct tcp_conn *c, const struct tcp_seg *seg)
 {
+    bool timed_acked = c->rtt_timing && seq_ge(seg->ack, c->rtt_seq);
+    if (timed_acked)
+        c->rtt_timing = false;
     if (c->ts_ok && seg->has_ts && seg->tsecr) {
         uint32_t ms = tcp_ts_now(c) - seg->tsecr;
-        if (ms < 600000u) /* a sane echo: under ten minutes old */
+        if (ms >= 2 && ms < 600000u) { /* coarse but meaningful; under ten minutes old */
             tcp_rtt_sample(c, (uint64_t)ms * 1000u);
-        return;
+            return;
+        }
     }
-    if (c->rtt_timing && seq_ge(seg->ack, c->rtt_seq)) {
-        c->rtt_timing = false;
+    if (timed_acked)
         tcp_rtt_sample(c, c->st->now_us - c->rtt_start_us);
-    }
 }
 
 /* RFC 5961 §7: challenge ACKs are rate limited (Linux: 1000 a second; here per stack). */

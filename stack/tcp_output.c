@@ -342,7 +342,7 @@ static bool tcp_output_data(struct tcp_conn *c, unsigned max_segments)
             c->rtt_timing = false;
         } else {
             c->bytes_sent += n;
-            if (!c->rtt_timing && !c->ts_ok) {
+            if (!c->rtt_timing) {
                 c->rtt_timing = true; /* RFC 6298 §3: time one segment per RTT */
                 c->rtt_seq = c->snd_nxt + n;
                 c->rtt_start_us = c->st->now_us;

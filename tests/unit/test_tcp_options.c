@@ -308,6 +308,32 @@ static void test_rtt_is_measured_from_the_echoed_timestamp(void **state)
     conv_close(&cv);
 }
 
+/* A round trip under the timestamp clock's 1 ms tick (over a TAP it is tens of
+ * microseconds): the echo reads 0 ms, and the timed segment gives the microseconds. */
+static void test_sub_millisecond_rtt_is_measured_in_microseconds(void **state)
+{
+    struct fixture *f = *state;
+    struct conv cv = conv_listen(f, 0);
+    struct fx_tcp_view syn_ack = full_syn(&cv, 7);
+    fx_advance(f, 300);
+    cv.tsecr = opts_of(&syn_ack).tsval;
+    cv.tsval = PEER_TS0 + 1;
+    complete_passive_open(&cv);
+    struct tcp_info ti = tcp_info_of(cv.s);
+    assert_int_equal(ti.tcpi_rtt, 300);
+    assert_int_equal(ti.tcpi_rttvar, 150);
+    /* Data, acknowledged 80 us later (an echo of 0 ms again): the timed segment, 80 us. */
+    app_send(cv.s, pat, 100);
+    struct fx_tcp_view v = out_one(&cv);
+    fx_advance(f, 80);
+    cv.tsecr = opts_of(&v).tsval;
+    cv.pack = cv.iss + 101;
+    peer_ack(&cv);
+    ti = tcp_info_of(cv.s);
+    assert_int_equal(ti.tcpi_rtt, (7 * 300 + 80) / 8);
+    conv_close(&cv);
+}
+
 /* RFC 7323 §5.3 R1: a segment whose TSval is older than TS.Recent (modulo 2^32) is an old
  * duplicate: dropped, answered with an ACK, counted. */
 static void test_paws_drops_a_segment_with_an_old_timestamp(void **state)
@@ -711,6 +737,7 @@ int main(void)
         TCP_TEST(test_window_fields_are_scaled_after_the_syns),
         TCP_TEST(test_timestamps_echo_ts_recent_on_every_segment),
         TCP_TEST(test_rtt_is_measured_from_the_echoed_timestamp),
+        TCP_TEST(test_sub_millisecond_rtt_is_measured_in_microseconds),
         TCP_TEST(test_paws_drops_a_segment_with_an_old_timestamp),
         TCP_TEST(test_out_of_order_data_draws_sack_blocks_newest_first),
         TCP_TEST(test_one_full_segment_is_acked_after_the_delack_time),
