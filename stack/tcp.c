@@ -389,7 +389,10 @@ static void tcp_persist_fire(struct tapir_stack *st, struct tapir_timer *t)
         return;
     if (tcp_send_room(c) != 0) {
         /* RFC 1122 §4.2.3.4: the override timeout. A window too small for the sender's SWS
-         * rule, with nothing in flight, gets what fits anyway. */
+         * rule, with nothing in flight, gets what fits anyway. (With data in flight its ACK
+         * will let the rest go: Nagle holds.) */
+        if (c->snd_una != c->snd_max)
+            return;
         c->force_one = true;
         tcp_output(c);
         c->force_one = false;

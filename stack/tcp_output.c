@@ -367,6 +367,10 @@ static bool tcp_output_data(struct tcp_conn *c, unsigned max_segments)
             tcp_arm_rexmit(c);
         sent = true;
         c->force_one = false;
+        if (timer_armed(&c->persist)) {
+            timer_cancel(c->st, &c->persist); /* data is moving: the ACK clock is back */
+            c->persist_backoff = 0;
+        }
         if (fin)
             break;
     }

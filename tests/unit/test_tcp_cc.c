@@ -1405,6 +1405,26 @@ static void test_nagle_holds_the_tail_in_output(void **state)
     tcp_conn_free(c);
 }
 
+/* The override (persist) timer waits for a window too small to use, with nothing in flight.
+ * Once the window opens and data moves, the ACK clock is back: the timer goes. */
+static void test_override_timer_stops_when_data_moves(void **state)
+{
+    struct fixture *f = *state;
+    struct tcp_conn *c = conn_make(f, 1000, false, 0);
+    c->snd_wnd = 400; /* under half the largest window offered (1 MiB): SWS holds it */
+    queue(c, 2500);
+    tcp_output(c);
+    expect_no_seg(f);
+    assert_true(timer_armed(&c->persist));
+    c->snd_wnd = 1u << 20;
+    tcp_output(c);
+    struct seg_out s[8];
+    assert_int_equal(take_segs(f, s, 8), 2); /* two full segments; Nagle holds the tail */
+    assert_false(timer_armed(&c->persist));
+    assert_int_equal(c->persist_backoff, 0);
+    tcp_conn_free(c);
+}
+
 /* ---- Delayed ACKs (RFC 1122 §4.2.3.2, RFC 5681 §4.2) ------------------------------------ */
 
 static void test_delack_decision(void **state)
@@ -1475,6 +1495,7 @@ int main(void)
         TCP_TEST(test_cubic_fast_convergence),
         TCP_TEST(test_nagle_decision),
         TCP_TEST(test_nagle_holds_the_tail_in_output),
+        TCP_TEST(test_override_timer_stops_when_data_moves),
         TCP_TEST(test_delack_decision),
     };
     fx_pattern(pat, sizeof(pat), 11);
