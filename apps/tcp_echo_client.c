@@ -3,6 +3,14 @@
  * SYN-ACK, ACK over the TAP), then reads lines from stdin, sends each, and prints the echo;
  * "exit" or end of input closes the connection (FIN) and ends the program.
  *
+ *   Python (the seeds, 000/004):             tapir:
+ *   client = socket.socket()                  fd = tapir_socket(AF_INET, SOCK_STREAM, 0)
+ *   client.connect(("10.0.0.1", 9000))        tapir_connect(fd, &server, sizeof(server))
+ *   msg = input(">>: ")                       getline(&line, &cap, stdin)
+ *   client.send(msg.encode("utf-8"))          tapir_send(fd, line, len, 0)
+ *   data = client.recv(1024)                  tapir_recv(fd, echo + got, want - got, 0)
+ *   client.close()                            tapir_shutdown(fd, SHUT_WR), then tapir_close
+ *
  * As the seeds warn, a TCP stream cannot carry an empty message: sending zero bytes sends
  * nothing, and a recv waiting for the echo would wait forever. So an empty line is skipped.
  * And since a stream has no boundaries, the echo of one line may arrive in pieces: the client
@@ -77,6 +85,34 @@ static bool exchange(int fd, const char *line, size_t len)
     return true;
 }
 
+/* The seeds' communication loop: a line typed, its echo printed. Returns why it ended
+ * ("exit", "end of input"), or NULL when the connection failed (exchange said how). */
+static const char *talk(int fd)
+{
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t len;
+    const char *why = "end of input";
+    while ((len = getline(&line, &cap, stdin)) >= 0) {
+        if (len > 0 && line[len - 1] == '\n')
+            line[--len] = '\0';
+        if (strcmp(line, "exit") == 0) {
+            why = "exit";
+            break;
+        }
+        if (len == 0) {
+            printf("(an empty line is no message on a stream: skipped)\n");
+            continue;
+        }
+        if (!exchange(fd, line, (size_t)len)) {
+            why = NULL; /* the connection is already over, and exchange said why */
+            break;
+        }
+    }
+    free(line);
+    return why;
+}
+
 int main(int argc, char **argv)
 {
     struct cli_client o;
@@ -97,28 +133,19 @@ int main(int argc, char **argv)
     }
     printf("connected to %s:%u\n", addr, ntohs(o.server.sin_port));
     fflush(stdout);
-    char *line = NULL;
-    size_t cap = 0;
-    ssize_t len;
-    while ((len = getline(&line, &cap, stdin)) >= 0) {
-        if (len > 0 && line[len - 1] == '\n')
-            line[--len] = '\0';
-        if (strcmp(line, "exit") == 0)
-            break;
-        if (len == 0) {
-            printf("(an empty line is no message on a stream: skipped)\n");
-            continue;
-        }
-        if (!exchange(fd, line, (size_t)len))
-            break;
-    }
-    free(line);
+    const char *why = talk(fd);
     /* A clean end: our FIN first (shutdown), then wait for the server's (recv returns 0),
      * so the four-way close completes before the host goes away. */
+    if (why)
+        printf("%s: closing the connection\n", why);
+    fflush(stdout);
     tapir_shutdown(fd, SHUT_WR);
     static char rest[4096];
-    while (tapir_recv(fd, rest, sizeof(rest), 0) > 0)
+    ssize_t n;
+    while ((n = tapir_recv(fd, rest, sizeof(rest), 0)) > 0)
         ;
+    if (why && n == 0)
+        printf("the server closed too (recv returned 0)\n");
     tapir_close(fd);
     cli_host_close(&o.host, host);
     return 0;

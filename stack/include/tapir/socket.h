@@ -152,10 +152,11 @@ int tapir_shutdown(int fd, int how);
 int tapir_close(int fd);
 
 /* SOL_SOCKET options: SO_REUSEADDR, SO_BROADCAST, SO_RCVBUF, SO_SNDBUF (doubled, as Linux;
- * a stream uses half of each for its data, its window at most 64 KiB for now), SO_LINGER
- * (struct linger; {1, 0} makes close reset; other timeouts are kept but close never blocks),
- * IPPROTO_TCP TCP_NODELAY (accepted; tapir has no Nagle delay yet),
- * SO_RCVTIMEO, SO_SNDTIMEO (struct timeval; zero means forever; EDOM for bad microseconds),
+ * a stream uses half of each for its data, and window scaling lets its window reach it),
+ * SO_LINGER (struct linger; {1, 0} makes close reset; other timeouts are kept but close never
+ * blocks), SO_KEEPALIVE; IPPROTO_TCP: TCP_NODELAY (Nagle off), TCP_QUICKACK, TCP_KEEPIDLE,
+ * TCP_KEEPINTVL, TCP_KEEPCNT, TCP_CONGESTION ("reno", "cubic"), TCP_INFO (get: struct
+ * tcp_info, as Linux); SO_RCVTIMEO, SO_SNDTIMEO (struct timeval; zero means forever; EDOM for bad microseconds),
  * SO_ERROR (get: the pending error, cleared), SO_TYPE (get). As Linux, getsockopt with a
  * short optlen writes the first optlen bytes and says so in *optlen. EBADF, EFAULT, EINVAL
  * (a negative optlen, or a setsockopt value shorter than an int), ENOPROTOOPT (unknown
