@@ -61,7 +61,7 @@ static void sip_round(uint64_t v[4])
 }
 
 /* SipHash-2-4 of two 64-bit words (all a 4-tuple needs), keyed by k. */
-static uint64_t siphash_2w(const uint64_t k[2], uint64_t m0, uint64_t m1)
+uint64_t tcp_siphash(const uint64_t k[2], uint64_t m0, uint64_t m1)
 {
     uint64_t v[4] = {k[0] ^ 0x736f6d6570736575ull, k[1] ^ 0x646f72616e646f6dull,
                      k[0] ^ 0x6c7967656e657261ull, k[1] ^ 0x7465646279746573ull};
@@ -81,7 +81,7 @@ static uint64_t siphash_2w(const uint64_t k[2], uint64_t m0, uint64_t m1)
 static uint64_t tuple_hash(const struct tapir_stack *st, uint32_t la, uint16_t lp, uint32_t ra,
                            uint16_t rp)
 {
-    return siphash_2w(st->tcp.isn_key, (uint64_t)la << 32 | ra, (uint64_t)lp << 16 | rp);
+    return tcp_siphash(st->tcp.isn_key, (uint64_t)la << 32 | ra, (uint64_t)lp << 16 | rp);
 }
 
 /* RFC 6528 §3: ISN = M + F(localip, localport, remoteip, remoteport, secretkey), with M a
@@ -236,6 +236,14 @@ struct tcp_conn *tcp_conn_new(struct tapir_stack *st)
     struct tcp_conn *c = tapir_mem_alloc(st, sizeof(*c));
     if (!c)
         return NULL;
+    tcp_conn_init(st, c);
+    st->stats.tcp.conns_allocated++;
+    return c;
+}
+
+void tcp_conn_init(struct tapir_stack *st, struct tcp_conn *c)
+{
+    memset(c, 0, sizeof(*c));
     c->st = st;
     /* state: TCP_CLOSED, as calloc left it; only tcp_set_state changes it */
     _Static_assert(TCP_CLOSED == 0, "a zeroed connection block is CLOSED");
@@ -254,8 +262,6 @@ struct tcp_conn *tcp_conn_new(struct tapir_stack *st)
     timer_init(&c->delack, tcp_delack_fire);
     timer_init(&c->keepalive, tcp_keepalive_fire);
     timer_init(&c->rack_timer, tcp_rack_timer_fire);
-    st->stats.tcp.conns_allocated++;
-    return c;
 }
 
 void tcp_conn_free(struct tcp_conn *c)
@@ -557,6 +563,8 @@ void tcp_init(struct tapir_stack *st)
 {
     st->tcp.isn_key[0] = tapir_rand64(st);
     st->tcp.isn_key[1] = tapir_rand64(st);
+    st->tcp.cookie_key[0] = tapir_rand64(st);
+    st->tcp.cookie_key[1] = tapir_rand64(st);
     st->icmp.error_handlers[IPPROTO_TCP_] = tcp_icmp_error;
 }
 
@@ -577,6 +585,10 @@ static void tcp_free_children(struct tcp_conn *l)
 
 void tcp_free(struct tapir_stack *st)
 {
+    if (st->tcp.cookie_scratch) {
+        tapir_mem_free(st, st->tcp.cookie_scratch);
+        st->tcp.cookie_scratch = NULL;
+    }
     /* The stack is going away: nothing is sent. Listeners' children go first, then every
      * connection left in the hash (sockets forget theirs); udp_free then closes the sockets
      * and with them the listeners and the connections that had already ended. */

@@ -281,6 +281,9 @@ struct tcp_conn {
 struct tcp_table {
     struct tcp_conn *conns[TCP_CONN_BUCKETS]; /* synchronized and SYN_RECEIVED, by 4-tuple */
     uint64_t isn_key[2];          /* RFC 6528's secret, from the seeded PRNG */
+    uint64_t cookie_key[2];       /* the SYN cookies' secret (tcp_syncookie.c) */
+    uint64_t cookie_sent_us;      /* when a cookie last went: only then are ACKs checked */
+    struct tcp_conn *cookie_scratch; /* the SYN,ACK of a cookie is built on this, not kept */
     uint64_t challenge_window_us; /* RFC 5961 §7: challenge ACKs this second */
     unsigned challenge_count;
 };
@@ -300,6 +303,24 @@ void tcp_hash_add(struct tcp_conn *c);
 struct tcp_conn *tcp_lookup(struct tapir_stack *st, uint32_t local_addr, uint16_t local_port,
                             uint32_t remote_addr, uint16_t remote_port);
 uint32_t tcp_isn(struct tapir_stack *st, const struct tcp_conn *c);
+/* SipHash-2-4 of two 64-bit words, keyed by k. */
+uint64_t tcp_siphash(const uint64_t k[2], uint64_t m0, uint64_t m1);
+/* A connection block's fields as a new one has them (tcp_conn_new uses it). */
+void tcp_conn_init(struct tapir_stack *st, struct tcp_conn *c);
+
+/* SYN cookies (tcp_syncookie.c, RFC 4987 §3.6). A SYN that finds the SYN queue full is
+ * answered statelessly; the handshake's ACK, if its cookie checks out, opens the connection
+ * (into l's accept queue). tcp_syncookie_ack returns false when seg is no cookie's ACK. */
+void tcp_syncookie_syn(struct tcp_conn *l, const struct tcp_seg *seg);
+bool tcp_syncookie_ack(struct tcp_conn *l, const struct tcp_seg *seg);
+/* Sets up a passive open's child of listener l for the peer of seg (addresses, buffers, the
+ * listener's options); the caller fills in the sequence numbers. */
+void tcp_child_setup(struct tcp_conn *c, const struct tcp_conn *l, const struct tcp_seg *seg);
+/* The options a SYN asked for (RFC 7323, RFC 2018), and the peer's MSS. */
+void tcp_negotiate(struct tcp_conn *c, const struct tcp_seg *seg);
+uint16_t tcp_peer_mss(const struct tcp_conn *c, const struct tcp_seg *seg);
+/* A segment for a synchronized (or SYN_RECEIVED) connection, from the sequence check on. */
+void tcp_established_input(struct tcp_conn *c, struct tcp_seg *seg);
 /* Before our SYN: the options the configuration lets us offer (window scale, timestamps,
  * SACK-permitted), and a random start for our timestamp clock. */
 void tcp_offer_options(struct tcp_conn *c);

@@ -111,7 +111,7 @@ static void tcp_trace_in(struct tapir_stack *st, const struct tcp_seg *seg)
 
 /* The MSS we may send with: what the peer asked for (536 without the option, RFC 9293
  * §3.7.1), never more than our own MTU allows. */
-static uint16_t tcp_peer_mss(const struct tcp_conn *c, const struct tcp_seg *seg)
+uint16_t tcp_peer_mss(const struct tcp_conn *c, const struct tcp_seg *seg)
 {
     uint16_t mss = seg->mss ? seg->mss : TCP_DEFAULT_MSS;
     if (mss > c->rcv_mss)
@@ -129,7 +129,7 @@ static uint32_t tcp_seg_wnd(const struct tcp_conn *c, const struct tcp_seg *seg)
 
 /* The options agreed on a SYN: what we offered (c's flags) and the peer's SYN offered too.
  * Window scaling works only if both ends sent the option (RFC 7323 §2.2). */
-static void tcp_negotiate(struct tcp_conn *c, const struct tcp_seg *seg)
+void tcp_negotiate(struct tcp_conn *c, const struct tcp_seg *seg)
 {
     c->ts_ok = c->ts_ok && seg->has_ts;
     c->sack_ok = c->sack_ok && seg->sack_permitted;
@@ -183,21 +183,47 @@ static void tcp_challenge_ack(struct tcp_conn *c)
 
 /* ---- §3.10.7.1 CLOSED, §3.10.7.2 LISTEN --------------------------------------------------- */
 
+void tcp_child_setup(struct tcp_conn *c, const struct tcp_conn *l, const struct tcp_seg *seg)
+{
+    c->local_addr = seg->dst;
+    c->local_port = seg->dport;
+    c->remote_addr = seg->src;
+    c->remote_port = seg->sport;
+    c->rcvq.limit = l->rcvq.limit;
+    c->sndq.limit = l->sndq.limit;
+    c->nodelay = l->nodelay;
+    c->cc = l->cc;
+    c->keepalive_on = l->keepalive_on;
+    c->keep_idle_us = l->keep_idle_us;
+    c->keep_intvl_us = l->keep_intvl_us;
+    c->keep_cnt = l->keep_cnt;
+    tcp_offer_options(c);
+}
+
 static void tcp_listen_input(struct tapir_stack *st, struct tapir_sock *ls, const struct tcp_seg *seg)
 {
     struct tcp_conn *l = ls->tcp;
     if (seg->flags & TCP_RST)
         return; /* first: an incoming RST is ignored */
     if (seg->flags & TCP_ACK) {
+        if (tcp_syncookie_ack(l, seg))
+            return; /* the last ACK of a handshake we answered with a cookie */
         tcp_send_reset_for(st, seg); /* second: any ACK is bad here: <SEQ=SEG.ACK><CTL=RST> */
         return;
     }
     if (!(seg->flags & TCP_SYN))
         return; /* fourth: anything else is dropped */
     /* Third: a SYN. (The security check of §3.10.7.2 is skipped: no IP security options.)
-     * The accept queue holds at most backlog + 1, as Linux's sk_acceptq_is_full; the SYN
-     * queue is bounded too. A dropped SYN is retransmitted by the peer. */
-    if (l->accept_count > l->backlog || l->syn_count >= l->backlog + 16u) {
+     * The accept queue holds at most backlog + 1, as Linux's sk_acceptq_is_full: a SYN
+     * beyond it is dropped, and the peer sends it again. The SYN queue is bounded too: when
+     * it is full (a flood of SYNs that never complete, RFC 4987), a SYN cookie answers. */
+    if (l->accept_count > l->backlog) {
+        st->stats.tcp.listen_overflows++;
+        return;
+    }
+    if (l->syn_count >= l->backlog + 16u) {
+        if (st->cfg.tcp_syncookies)
+            return tcp_syncookie_syn(l, seg);
         st->stats.tcp.listen_overflows++;
         return;
     }
@@ -206,24 +232,12 @@ static void tcp_listen_input(struct tapir_stack *st, struct tapir_sock *ls, cons
         st->stats.tcp.listen_overflows++;
         return;
     }
-    c->local_addr = seg->dst;
-    c->local_port = seg->dport;
-    c->remote_addr = seg->src;
-    c->remote_port = seg->sport;
-    c->rcvq.limit = l->rcvq.limit;
-    c->sndq.limit = l->sndq.limit;
+    tcp_child_setup(c, l, seg);
     c->irs = seg->seq;
     c->rcv_nxt = c->rcv_adv = seg->seq + 1;
     c->iss = tcp_isn(st, c);
     c->snd_una = c->snd_nxt = c->snd_max = c->iss;
     c->recover = c->iss;
-    c->nodelay = l->nodelay;
-    c->cc = l->cc;
-    c->keepalive_on = l->keepalive_on;
-    c->keep_idle_us = l->keep_idle_us;
-    c->keep_intvl_us = l->keep_intvl_us;
-    c->keep_cnt = l->keep_cnt;
-    tcp_offer_options(c);
     tcp_negotiate(c, seg);
     c->snd_wnd = seg->wnd;
     c->max_snd_wnd = seg->wnd;
@@ -711,7 +725,7 @@ static void tcp_ts_recent_update(struct tcp_conn *c, const struct tcp_seg *seg)
     }
 }
 
-static void tcp_established_input(struct tcp_conn *c, struct tcp_seg *seg)
+void tcp_established_input(struct tcp_conn *c, struct tcp_seg *seg)
 {
     struct tapir_stack *st = c->st;
     uint32_t wnd = tcp_rcv_window(c);

@@ -75,6 +75,7 @@ struct tapir_config {
     bool tcp_timestamps;            /* RFC 7323 timestamps, offered on our SYNs */
     bool tcp_window_scaling;        /* RFC 7323 window scaling */
     bool tcp_sack;                  /* RFC 2018 selective acknowledgments */
+    bool tcp_syncookies;            /* RFC 4987 §3.6: a full SYN queue answers with cookies */
     uint64_t tcp_keepalive_idle_us; /* SO_KEEPALIVE's defaults: Linux's 2 h, */
     uint64_t tcp_keepalive_intvl_us; /* 75 s between probes, */
     unsigned tcp_keepalive_probes;  /* and 9 unanswered probes end the connection */
@@ -238,6 +239,9 @@ void tapir_rx_drop(struct tapir_stack *st);
     X(rst_ignored_time_wait, "resets ignored in TIME_WAIT (RFC 1337)")                            \
     X(time_wait_reopened, "TIME_WAIT connections reopened by a new SYN")                           \
     X(listen_overflows, "SYNs dropped: listen queue full")                                         \
+    X(syncookies_sent, "SYN cookies sent (the SYN queue was full)")                                \
+    X(syncookies_validated, "SYN cookies validated: connections opened from them")                \
+    X(syncookies_failed, "ACKs to a listener with no valid cookie (reset)")                        \
     X(icmp_aborts, "connections aborted by an ICMP error while opening")                           \
     X(icmp_ignored, "ICMP errors ignored: no such connection or sequence number")                  \
     X(conns_allocated, "connection blocks allocated")                                              \
