@@ -38,6 +38,8 @@ void tapir_config_defaults(struct tapir_config *cfg)
     cfg->tcp_window_scaling = true;
     cfg->tcp_sack = true;
     cfg->tcp_syncookies = true;
+    cfg->tcp_max_conns = 65536;
+    cfg->tcp_max_orphans = 4096;
     cfg->tcp_keepalive_idle_us = 7200ull * 1000000;
     cfg->tcp_keepalive_intvl_us = 75ull * 1000000;
     cfg->tcp_keepalive_probes = 9;

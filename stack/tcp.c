@@ -231,14 +231,34 @@ static void tcp_stop_timers(struct tcp_conn *c)
     timer_cancel(c->st, &c->rack_timer);
 }
 
+bool tcp_conn_limit_reached(const struct tapir_stack *st)
+{
+    return st->tcp.conn_count >= st->cfg.tcp_max_conns;
+}
+
 struct tcp_conn *tcp_conn_new(struct tapir_stack *st)
 {
+    if (tcp_conn_limit_reached(st)) {
+        st->stats.tcp.conns_refused++;
+        return NULL;
+    }
     struct tcp_conn *c = tapir_mem_alloc(st, sizeof(*c));
     if (!c)
         return NULL;
     tcp_conn_init(st, c);
+    st->tcp.conn_count++;
     st->stats.tcp.conns_allocated++;
     return c;
+}
+
+bool tcp_orphan_admit(struct tcp_conn *c)
+{
+    struct tapir_stack *st = c->st;
+    if (st->tcp.orphan_count >= st->cfg.tcp_max_orphans)
+        return false;
+    st->tcp.orphan_count++;
+    c->orphan_counted = true;
+    return true;
 }
 
 void tcp_conn_init(struct tapir_stack *st, struct tcp_conn *c)
@@ -272,6 +292,9 @@ void tcp_conn_free(struct tcp_conn *c)
     ring_release(st, &c->sndq);
     ring_release(st, &c->rcvq);
     st->stats.tcp.conns_freed++;
+    st->tcp.conn_count--;
+    if (c->orphan_counted)
+        st->tcp.orphan_count--;
     tapir_mem_free(st, c);
 }
 
@@ -403,6 +426,12 @@ static void tcp_persist_fire(struct tapir_stack *st, struct tapir_timer *t)
         tcp_output(c);
         c->force_one = false;
         return;
+    }
+    if (c->orphan && c->persist_backoff >= TCP_ORPHAN_PROBES) {
+        /* Nobody will read what the peer refuses to take: as Linux's tcp_orphan_retries,
+         * an orphan gives up on a window that stays shut. */
+        st->stats.tcp.orphans_reset++;
+        return tcp_abort(c);
     }
     st->stats.tcp.window_probes++;
     tcp_send_segment(c, c->snd_una - 1, TCP_ACK, 0, 0);

@@ -42,6 +42,7 @@ struct tcp_cc_ops;
 #define TCP_SYN_RETRIES_MAX 6u     /* Linux's tcp_syn_retries: gives up after about 2 min */
 #define TCP_PERSIST_MIN_US 200000u
 #define TCP_PERSIST_MAX_US 60000000u
+#define TCP_ORPHAN_PROBES 8u       /* Linux's tcp_orphan_retries (0 there means 8) */
 
 /* Option names from <netinet/tcp.h>, which cannot be included with this header: its enum of
  * Linux's state names (TCP_ESTABLISHED, ...) would collide with ours. */
@@ -267,6 +268,7 @@ struct tcp_conn {
     bool error_posted;            /* handed to the socket (reported once) */
 
     bool orphan;                  /* the application closed it: free it when it ends */
+    bool orphan_counted;          /* in st->tcp.orphan_count */
 
     /* A listener's queues (SYN_RECEIVED children, then established ones waiting for
      * accept), and a child's place in them. */
@@ -284,6 +286,8 @@ struct tcp_table {
     uint64_t cookie_key[2];       /* the SYN cookies' secret (tcp_syncookie.c) */
     uint64_t cookie_sent_us;      /* when a cookie last went: only then are ACKs checked */
     struct tcp_conn *cookie_scratch; /* the SYN,ACK of a cookie is built on this, not kept */
+    unsigned conn_count;          /* connection blocks in use (cfg.tcp_max_conns) */
+    unsigned orphan_count;        /* of them, orphans (cfg.tcp_max_orphans) */
     uint64_t challenge_window_us; /* RFC 5961 §7: challenge ACKs this second */
     unsigned challenge_count;
 };
@@ -297,7 +301,14 @@ const char *tcp_state_name(enum tcp_state state);
 void tcp_set_state(struct tcp_conn *c, enum tcp_state next);
 
 /* Connections (tcp.c). */
+/* A new connection block, or NULL: out of memory, or cfg.tcp_max_conns reached (counted). */
 struct tcp_conn *tcp_conn_new(struct tapir_stack *st);
+bool tcp_conn_limit_reached(const struct tapir_stack *st);
+/* The application let go of c: count it among the orphans; false when there are too many
+ * already (then the caller resets it, as Linux does with "too many orphaned sockets"). */
+bool tcp_orphan_admit(struct tcp_conn *c);
+/* A reset to the peer (unless the state has none to send) and the end. */
+void tcp_abort(struct tcp_conn *c);
 void tcp_conn_free(struct tcp_conn *c);
 void tcp_hash_add(struct tcp_conn *c);
 struct tcp_conn *tcp_lookup(struct tapir_stack *st, uint32_t local_addr, uint16_t local_port,

@@ -30,7 +30,7 @@ int tcp_sock_open(struct tapir_sock *s)
 {
     struct tcp_conn *c = tcp_conn_new(s->st);
     if (!c)
-        return -ENOMEM;
+        return tcp_conn_limit_reached(s->st) ? -ENOBUFS : -ENOMEM;
     c->sock = s;
     s->tcp = c;
     /* As Linux's getsockopt: SO_RCVBUF and SO_SNDBUF read twice what the data may use. */
@@ -341,7 +341,7 @@ int tcp_sock_shutdown(struct tapir_sock *s, int how)
 }
 
 /* RFC 9293 §3.10.5 ABORT: a reset to the peer, and the connection is gone. */
-static void tcp_abort(struct tcp_conn *c)
+void tcp_abort(struct tcp_conn *c)
 {
     if (c->state != TCP_CLOSED && c->state != TCP_LISTEN && c->state != TCP_SYN_SENT &&
         c->state != TCP_TIME_WAIT && tcp_send_segment(c, c->snd_nxt, TCP_RST | TCP_ACK, 0, 0) == 0)
@@ -394,6 +394,11 @@ void tcp_sock_close(struct tapir_sock *s)
     if (c->rcvq.len || abort_now) {
         if (c->rcvq.len)
             c->st->stats.tcp.closed_with_unread++;
+        tcp_abort(c);
+        return;
+    }
+    if (!tcp_orphan_admit(c)) {
+        c->st->stats.tcp.orphans_reset++; /* too many closing already: no graceful close */
         tcp_abort(c);
         return;
     }

@@ -76,6 +76,9 @@ struct tapir_config {
     bool tcp_window_scaling;        /* RFC 7323 window scaling */
     bool tcp_sack;                  /* RFC 2018 selective acknowledgments */
     bool tcp_syncookies;            /* RFC 4987 §3.6: a full SYN queue answers with cookies */
+    unsigned tcp_max_conns;         /* connection blocks at most (sockets, handshakes, TIME_WAIT) */
+    unsigned tcp_max_orphans;       /* closed by their application but not yet done (Linux's
+                                     * tcp_max_orphans): beyond it, a close resets */
     uint64_t tcp_keepalive_idle_us; /* SO_KEEPALIVE's defaults: Linux's 2 h, */
     uint64_t tcp_keepalive_intvl_us; /* 75 s between probes, */
     unsigned tcp_keepalive_probes;  /* and 9 unanswered probes end the connection */
@@ -245,6 +248,8 @@ void tapir_rx_drop(struct tapir_stack *st);
     X(icmp_aborts, "connections aborted by an ICMP error while opening")                           \
     X(icmp_ignored, "ICMP errors ignored: no such connection or sequence number")                  \
     X(conns_allocated, "connection blocks allocated")                                              \
+    X(conns_refused, "connection blocks refused: tcp_max_conns reached")                           \
+    X(orphans_reset, "orphans reset: too many, or the peer's window stayed shut")                  \
     X(conns_freed, "connection blocks freed")                                                      \
     X(drop_truncated, "dropped: shorter than a TCP header")                                        \
     X(drop_bad_offset, "dropped: data offset outside the segment")                                 \
