@@ -2,11 +2,13 @@
 /* socket.c: the blocking BSD-like shim (tapir/socket.h) over the core's non-blocking sockets.
  *
  * A host is a stack, its link, and a thread that sleeps in ppoll() on the link and on an
- * eventfd until a frame arrives or a timer is due. Application threads call in under the
- * host's one lock. A call that cannot finish yet sleeps on its socket's condition variable;
- * the core's wakeup callback (run under the lock, from the host thread or from another
- * application thread) signals it, and also writes to the eventfd of every tapir_poll() that
- * waits on the socket, so one poll() can wait on tapir sockets and kernel descriptors alike.
+ * eventfd until a frame arrives or a timer is due (with busy_poll_us, it first spins for a
+ * while after each frame, so the next one costs no wake-up). Application threads call in
+ * under the host's one lock. A call that cannot finish yet sleeps on its socket's condition
+ * variable; the core's wakeup callback (run under the lock, from the host thread or from
+ * another application thread) signals it, and also writes to the eventfd of every
+ * tapir_poll() that waits on the socket, so one poll() can wait on tapir sockets and kernel
+ * descriptors alike.
  *
  * Descriptors live in one process-wide table (the one global of tapir, as libc's own file
  * table is), with its own lock. Lock order: the table lock is never held while taking a host
@@ -64,6 +66,8 @@ struct tapir_host {
     bool thread_started;
     int wake_fd;               /* eventfd: wakes the host thread */
     uint64_t sleep_until_us;   /* the deadline the host thread sleeps towards */
+    uint64_t busy_poll_us;     /* cfg->busy_poll_us: spin this long after a frame (0: never) */
+    uint64_t last_rx_us;       /* when the host thread last read a frame (host thread only) */
     bool stopping;
     unsigned callers;          /* calls in progress on this host's sockets (table lock) */
     uint8_t scratch[SCRATCH_BYTES]; /* sendmsg/recvmsg gather buffer (host lock) */
@@ -148,6 +152,38 @@ static void host_lock(struct tapir_host *h)
     tapir_timers(h->st, monotonic_us());
 }
 
+/* Busy polling: until spin_end_us (or the deadline, whichever is first), looks at the link
+ * and the eventfd without sleeping. Waking a sleeping thread costs tens of microseconds; a
+ * look costs one system call. The lock is not held, so application threads run meanwhile.
+ * Returns ppoll's answer: > 0 when something is ready, 0 when the time ran out. */
+static int host_spin(struct pollfd pfd[2], uint64_t spin_end_us, uint64_t deadline_us)
+{
+    static const struct timespec zero = {0, 0};
+    uint64_t end = min_u64(spin_end_us, deadline_us);
+    int n = 0;
+    while (n == 0 && monotonic_us() < end)
+        n = ppoll(pfd, 2, &zero, NULL);
+    return n;
+}
+
+/* Waits, without the lock, for a frame, a ring of the eventfd or the deadline: first by
+ * spinning while the last frame is under busy_poll_us old, then asleep in ppoll(). */
+static int host_wait(struct tapir_host *h, struct pollfd pfd[2], uint64_t deadline_us)
+{
+    if (h->busy_poll_us && h->last_rx_us) {
+        int n = host_spin(pfd, h->last_rx_us + h->busy_poll_us, deadline_us);
+        if (n != 0)
+            return n;
+    }
+    uint64_t now = monotonic_us();
+    struct timespec wait, *timeout = NULL;
+    if (deadline_us != NO_DEADLINE) {
+        wait = timespec_at(deadline_us > now ? deadline_us - now : 0);
+        timeout = &wait;
+    }
+    return ppoll(pfd, 2, timeout, NULL);
+}
+
 static void *host_main(void *arg)
 {
     struct tapir_host *h = arg;
@@ -155,15 +191,10 @@ static void *host_main(void *arg)
                             {.fd = h->wake_fd, .events = POLLIN}};
     pthread_mutex_lock(&h->lock);
     while (!h->stopping) {
-        uint64_t deadline = host_deadline(h), now = monotonic_us();
+        uint64_t deadline = host_deadline(h), now;
         h->sleep_until_us = deadline;
-        struct timespec wait, *timeout = NULL;
-        if (deadline != NO_DEADLINE) {
-            wait = timespec_at(deadline > now ? deadline - now : 0);
-            timeout = &wait;
-        }
         pthread_mutex_unlock(&h->lock);
-        int n = ppoll(pfd, 2, timeout, NULL);
+        int n = host_wait(h, pfd, deadline);
         pthread_mutex_lock(&h->lock);
         if (n > 0 && (pfd[1].revents & POLLIN)) {
             uint64_t count;
@@ -172,8 +203,9 @@ static void *host_main(void *arg)
         }
         now = monotonic_us();
         bool rx_due = h->link.next_rx_us && h->link.next_rx_us(h->link.rx_ctx) <= now;
-        if ((n > 0 && (pfd[0].revents & POLLIN)) || rx_due)
-            h->link.receive(h->link.rx_ctx, h->st, now);
+        if (((n > 0 && (pfd[0].revents & POLLIN)) || rx_due) &&
+            h->link.receive(h->link.rx_ctx, h->st, now) > 0)
+            h->last_rx_us = now;
         tapir_timers(h->st, monotonic_us());
         tapir_flush(h->st);
     }
@@ -197,6 +229,7 @@ static void host_free(struct tapir_host *h)
 static struct tapir_host *host_start(struct tapir_host *h, const struct tapir_config *cfg)
 {
     pthread_mutex_init(&h->lock, NULL);
+    h->busy_poll_us = cfg->busy_poll_us;
     h->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     h->st = h->wake_fd >= 0 ? tapir_stack_new(cfg, &h->link.driver) : NULL;
     if (!h->st) {

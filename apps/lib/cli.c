@@ -323,6 +323,12 @@ int cli_host_option(struct cli_host *h, int opt, const char *arg)
             return cli_usage_error(h->prog, "--cc wants reno or cubic, not '%s'", arg);
         h->cfg.tcp_congestion = arg;
         return 0;
+    case CLI_OPT_BUSY_POLL:
+        if (!cli_parse_u64(arg, &v) || v > CLI_BUSY_POLL_MAX_US)
+            return cli_usage_error(h->prog, "--busy-poll wants microseconds from 0 to %u, such "
+                                   "as 50, not '%s'", CLI_BUSY_POLL_MAX_US, arg);
+        h->cfg.busy_poll_us = v;
+        return 0;
     case CLI_OPT_LOSS:
     case CLI_OPT_DUP:
     case CLI_OPT_REORDER:
@@ -468,6 +474,9 @@ void cli_host_usage(FILE *out)
             "                  by default a random seed is drawn and printed\n"
             "  --cc NAME       TCP congestion control, reno or cubic (default reno); a\n"
             "                  socket may still choose its own with TCP_CONGESTION\n"
+            "  --busy-poll US  after a frame arrives, poll the link without sleeping for up\n"
+            "                  to US microseconds (e.g. 50): lower latency for a busy core\n"
+            "                  while traffic flows (default 0: always sleep)\n"
             "Fault injection, both ways between tapir and the kernel (P: 0.02 or 2%%):\n"
             "  --loss P        lose each frame with probability P\n"
             "  --dup P         duplicate each frame with probability P\n"
@@ -572,6 +581,9 @@ struct tapir_host *cli_host_open(struct cli_host *h)
         h->cfg.seed = monotonic_us() ^ (uint64_t)getpid() << 32;
     printf("%s: seed %llu (replay with --seed %llu)\n", h->prog, (unsigned long long)h->cfg.seed,
            (unsigned long long)h->cfg.seed);
+    if (h->cfg.busy_poll_us)
+        printf("%s: busy-poll: the host thread spins up to %llu us after each frame\n", h->prog,
+               (unsigned long long)h->cfg.busy_poll_us);
     fflush(stdout);
     if (h->pcap_path && !(h->pcap = fopen(h->pcap_path, "wb"))) {
         fprintf(stderr, "%s: cannot write --pcap %s: %s\n", h->prog, h->pcap_path,

@@ -52,7 +52,8 @@ struct tapir_host;
 struct tapir_link {
     struct tapir_driver driver;
     int rx_fd;  /* readable (POLLIN) when frames are waiting */
-    /* Feeds every waiting frame into st; called on the host thread under the host lock. */
+    /* Feeds every waiting frame into st; called on the host thread under the host lock.
+     * Returns how many it fed (busy polling, tapir_config.busy_poll_us, counts on it). */
     int (*receive)(void *rx_ctx, struct tapir_stack *st, uint64_t now_us);
     /* Optional: when a frame already on the link becomes due (UINT64_MAX: none). */
     uint64_t (*next_rx_us)(void *rx_ctx);

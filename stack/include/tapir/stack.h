@@ -82,6 +82,12 @@ struct tapir_config {
     uint64_t tcp_keepalive_idle_us; /* SO_KEEPALIVE's defaults: Linux's 2 h, */
     uint64_t tcp_keepalive_intvl_us; /* 75 s between probes, */
     unsigned tcp_keepalive_probes;  /* and 9 unanswered probes end the connection */
+
+    /* For the host thread of tapir/socket.h; the core does no I/O and ignores it. After a
+     * frame arrives the thread polls the link without sleeping for up to this long before it
+     * sleeps in ppoll(): a reply then costs no wake-up, at the price of a busy core while
+     * traffic flows (as Linux's SO_BUSY_POLL). 0, the default, never spins. */
+    uint64_t busy_poll_us;
 };
 
 /* Fills in the defaults: MTU 1500, the buffers and timers Linux would use. Address, MAC and seed
