@@ -29,6 +29,9 @@ BENCHES    := $(patsubst tests/bench/%.c,$(BUILD)/bench/%,$(BENCH_SRC))
 # The raw TAP references and host-side tools of scripts/bench: each its own small program,
 # none linked with tapir (tests/bench/tapbench.c is all they share).
 BENCH_TOOLS := $(patsubst %,$(BUILD)/bench/%,tap_floor tap_ingress tap_egress udp_blast tcp_stream)
+# Host-side load for the connection benchmarks (items 5 and 6) and the kernel's echo for the
+# reference: plain Linux sockets, each one file.
+BENCH_HOST := $(patsubst %,$(BUILD)/bench/%,conn_rate hold_conns kecho)
 
 FUZZ_SECONDS ?= 60
 FUZZ_CC      ?= clang
@@ -77,6 +80,10 @@ $(BENCH_TOOLS): $(BUILD)/bench/%: $(BUILD)/obj/tests/bench/%.o $(BUILD)/obj/test
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) $^ -o $@
 
+$(BENCH_HOST): $(BUILD)/bench/%: $(BUILD)/obj/tests/bench/%.o
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) $^ -o $@
+
 # The demo host on tap0, in the foreground. Needs root (it creates tap0).
 run: all
 	scripts/tap-up tap0 10.0.0.1/24
@@ -109,7 +116,7 @@ soak: tests
 
 # Issue 8's measurements against the raw TAP references (scripts/bench: root, a network
 # namespace of its own, a few minutes); BENCH_SMOKE=1 runs each one briefly, as make test does.
-bench-build: all $(BENCHES) $(BENCH_TOOLS)
+bench-build: all $(BENCHES) $(BENCH_TOOLS) $(BENCH_HOST)
 
 bench: bench-build
 	TAPIR_BUILD=$(BUILD) scripts/bench

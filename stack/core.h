@@ -46,13 +46,20 @@ void tapir_mem_free(struct tapir_stack *st, void *ptr);
 uint64_t tapir_rand64(struct tapir_stack *st);
 static inline uint32_t tapir_rand32(struct tapir_stack *st) { return (uint32_t)(tapir_rand64(st) >> 32); }
 
-/* One trace line, when the layer's bit is on: "   12.345678 arp: who-has ..." */
-void tapir_trace(struct tapir_stack *st, unsigned bit, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
 static inline int tapir_tracing(const struct tapir_stack *st, unsigned bit)
 {
     return st->cfg.trace_out && (st->cfg.trace_mask & bit);
 }
+/* One trace line, when the layer's bit is on: "   12.345678 arp: who-has ...". A macro, so
+ * that with tracing off the arguments (ip_str's formatting, say) are not even computed: the
+ * per-packet path pays one test. */
+void tapir_trace_emit(struct tapir_stack *st, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+#define tapir_trace(st, bit, ...)                                                                  \
+    do {                                                                                           \
+        if (tapir_tracing((st), (bit)))                                                            \
+            tapir_trace_emit((st), __VA_ARGS__);                                                   \
+    } while (0)
 /* Formats a host-order address as dotted quad into buf (at least 16 bytes). */
 const char *ip_str(uint32_t addr, char *buf);
 #define IP_STR_LEN 16

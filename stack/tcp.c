@@ -116,6 +116,8 @@ static void tcp_hash_remove(struct tcp_conn *c)
 {
     if (!c->hashed)
         return;
+    if (c->st->tcp.last_hit == c)
+        c->st->tcp.last_hit = NULL;
     struct tcp_conn **pp =
         bucket_of(c->st, c->local_addr, c->local_port, c->remote_addr, c->remote_port);
     while (*pp && *pp != c)
@@ -129,10 +131,16 @@ static void tcp_hash_remove(struct tcp_conn *c)
 struct tcp_conn *tcp_lookup(struct tapir_stack *st, uint32_t la, uint16_t lp, uint32_t ra,
                             uint16_t rp)
 {
-    for (struct tcp_conn *c = *bucket_of(st, la, lp, ra, rp); c; c = c->hash_next)
+    /* Segments come in runs for one connection: the last answer first, which spares the
+     * keyed hash (SipHash) on most of a bulk transfer's segments. */
+    struct tcp_conn *c = st->tcp.last_hit;
+    if (c && c->local_port == lp && c->remote_port == rp && c->remote_addr == ra &&
+        c->local_addr == la)
+        return c;
+    for (c = *bucket_of(st, la, lp, ra, rp); c; c = c->hash_next)
         if (c->local_port == lp && c->remote_port == rp && c->remote_addr == ra &&
             c->local_addr == la)
-            return c;
+            return st->tcp.last_hit = c;
     return NULL;
 }
 
@@ -164,8 +172,11 @@ static int ring_reserve(struct tapir_stack *st, struct tcp_ring *r, uint32_t nee
     uint8_t *buf = tapir_mem_alloc(st, cap);
     if (!buf)
         return -ENOMEM;
-    for (uint32_t i = 0; i < r->cap; i++)
-        buf[i] = r->buf[(r->head + i) & (r->cap - 1)];
+    if (r->cap) { /* the old ring unrolled: head to its end, then its start up to head */
+        uint32_t first = r->cap - r->head;
+        memcpy(buf, r->buf + r->head, first);
+        memcpy(buf + first, r->buf, r->head);
+    }
     tapir_mem_free(st, r->buf);
     r->buf = buf;
     r->cap = cap;

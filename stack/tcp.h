@@ -282,6 +282,7 @@ struct tcp_conn {
 
 struct tcp_table {
     struct tcp_conn *conns[TCP_CONN_BUCKETS]; /* synchronized and SYN_RECEIVED, by 4-tuple */
+    struct tcp_conn *last_hit;    /* the last lookup's answer: a bulk flow skips the hash */
     uint64_t isn_key[2];          /* RFC 6528's secret, from the seeded PRNG */
     uint64_t cookie_key[2];       /* the SYN cookies' secret (tcp_syncookie.c) */
     uint64_t cookie_sent_us;      /* when a cookie last went: only then are ACKs checked */

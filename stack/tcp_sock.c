@@ -244,13 +244,17 @@ ssize_t tcp_sock_send(struct tapir_sock *s, const void *buf, size_t len)
 
 /* RFC 1122 §4.2.3.3: after the application reads, announce the larger window once it has
  * grown by a full segment or half the buffer, whichever is less, so the sender can go on
- * (and small updates, silly windows, are not sent). */
+ * (and small updates, silly windows, are not sent). And, as Linux's tcp_cleanup_rbuf, only
+ * once what the peer may still send has fallen to half the buffer and the window would at
+ * least double: while data flows, the ACKs for it carry the window anyway, and an update
+ * from the reading thread per segment read would double the ACKs. */
 static void tcp_window_update(struct tcp_conn *c)
 {
     uint32_t offered = seq_gt(c->rcv_adv, c->rcv_nxt) ? c->rcv_adv - c->rcv_nxt : 0;
     uint32_t now = tcp_rcv_window(c);
     uint32_t step = c->rcv_mss < c->rcvq.limit / 2 ? c->rcv_mss : c->rcvq.limit / 2;
-    if (now >= offered + step && c->state != TCP_CLOSED) {
+    bool worth_it = offered <= c->rcvq.limit / 2 && now / 2 >= offered;
+    if (now >= offered + step && worth_it && c->state != TCP_CLOSED) {
         c->ack_now = true;
         tcp_output(c);
     }

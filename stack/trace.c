@@ -6,10 +6,8 @@
 
 #include "core.h"
 
-void tapir_trace(struct tapir_stack *st, unsigned bit, const char *fmt, ...)
+void tapir_trace_emit(struct tapir_stack *st, const char *fmt, ...)
 {
-    if (!tapir_tracing(st, bit))
-        return;
     va_list ap;
     fprintf(st->cfg.trace_out, "%6llu.%06llu ", (unsigned long long)(st->now_us / 1000000u),
             (unsigned long long)(st->now_us % 1000000u));

@@ -20,6 +20,7 @@
 #define INETD_MAX_CONNS 1024u
 #define ECHO_BUF_BYTES 16384u
 #define CHARGEN_LINE 72u           /* RFC 864: 72 characters, then CR LF */
+#define CHARGEN_PERIOD (95u * (CHARGEN_LINE + 2u)) /* then the pattern repeats: 7030 bytes */
 #define HTTP_MAX_CONNS 64u
 #define HTTP_WWW_PREFIX "/www"
 #define CONN_JOBS_MAX 16u          /* threads of the blocking service at once */
@@ -34,6 +35,7 @@ struct conn {
     enum service svc;
     uint32_t pend_off, pend_len; /* echo: bytes received and not yet sent back */
     uint64_t chargen_pos;        /* chargen: position in the endless pattern */
+    const uint8_t *chargen_period; /* one period of it, built once (struct inetd) */
     uint8_t buf[ECHO_BUF_BYTES];
 };
 
@@ -47,6 +49,7 @@ struct conn_job {
 };
 
 struct inetd {
+    uint8_t chargen_period[CHARGEN_PERIOD];
     int udp_echo, udp_discard;
     int listeners[SVC_COUNT];
     struct conn *conns[INETD_MAX_CONNS];
@@ -114,6 +117,8 @@ static int open_http(struct inetd *d)
     return d->http ? 0 : -1;
 }
 
+static void chargen_build(uint8_t *period);
+
 struct inetd *inetd_open(const struct inetd_config *cfg)
 {
     struct inetd *d = calloc(1, sizeof(*d));
@@ -121,6 +126,7 @@ struct inetd *inetd_open(const struct inetd_config *cfg)
         return NULL;
     d->cfg = *cfg;
     d->conn_listener = -1;
+    chargen_build(d->chargen_period);
     pthread_mutex_init(&d->jobs_lock, NULL);
     for (unsigned i = 0; i < CONN_JOBS_MAX; i++)
         d->jobs[i].fd = -1;
@@ -215,6 +221,7 @@ static void accept_all(struct inetd *d, enum service svc)
         tcp_options(fd, d);
         c->fd = fd;
         c->svc = svc;
+        c->chargen_period = d->chargen_period;
         d->conns[d->nconns++] = c;
         if (svc == SVC_DAYTIME) {
             daytime_send(c);
@@ -224,17 +231,31 @@ static void accept_all(struct inetd *d, enum service svc)
 }
 
 /* RFC 864's pattern: line k holds the 95 printable characters from position k on, 72 of
- * them. Fills buf with the stream's bytes from pos on. */
-static void chargen_fill(uint8_t *buf, size_t len, uint64_t pos)
+ * them; after 95 lines it starts over. One period, built once. */
+static void chargen_build(uint8_t *period)
 {
-    for (size_t i = 0; i < len; i++, pos++) {
-        uint64_t line = pos / (CHARGEN_LINE + 2), col = pos % (CHARGEN_LINE + 2);
+    for (uint32_t pos = 0; pos < CHARGEN_PERIOD; pos++) {
+        uint32_t line = pos / (CHARGEN_LINE + 2), col = pos % (CHARGEN_LINE + 2);
         if (col == CHARGEN_LINE)
-            buf[i] = '\r';
+            period[pos] = '\r';
         else if (col == CHARGEN_LINE + 1)
-            buf[i] = '\n';
+            period[pos] = '\n';
         else
-            buf[i] = (uint8_t)(' ' + (line + col) % 95);
+            period[pos] = (uint8_t)(' ' + (line + col) % 95);
+    }
+}
+
+/* Fills buf with the stream's bytes from pos on: copies of the period, no arithmetic per
+ * byte (chargen is a benchmark's source: it must not be the bottleneck). */
+static void chargen_fill(const uint8_t *period, uint8_t *buf, size_t len, uint64_t pos)
+{
+    size_t off = (size_t)(pos % CHARGEN_PERIOD);
+    while (len) {
+        size_t n = CHARGEN_PERIOD - off < len ? CHARGEN_PERIOD - off : len;
+        memcpy(buf, period + off, n);
+        buf += n;
+        len -= n;
+        off = 0;
     }
 }
 
@@ -252,14 +273,14 @@ static bool conn_serve(struct conn *c, short revents)
             ;
         if (n == 0)
             return false;
-        chargen_fill(c->buf, sizeof(c->buf), c->chargen_pos);
+        chargen_fill(c->chargen_period, c->buf, sizeof(c->buf), c->chargen_pos);
         /* A bounded burst, then back to poll: a reader as fast as we write would otherwise
          * keep the send buffer from ever filling, and the client's FIN would go unread. */
         for (int burst = 0; burst < CHARGEN_BURST; burst++) {
             if ((n = tapir_send(c->fd, c->buf, sizeof(c->buf), 0)) <= 0)
                 return errno == EAGAIN;
             c->chargen_pos += (uint64_t)n;
-            chargen_fill(c->buf, sizeof(c->buf), c->chargen_pos);
+            chargen_fill(c->chargen_period, c->buf, sizeof(c->buf), c->chargen_pos);
         }
         return true;
     }

@@ -308,6 +308,31 @@ static void test_window_shrinks_and_reading_sends_a_window_update(void **state)
     conv_close(&cv);
 }
 
+/* A read that leaves the window mostly open sends nothing (the next ACK will carry the
+ * window anyway); one that finds it fallen to half or less, and can double it, sends an
+ * update at once (as Linux's tcp_cleanup_rbuf). */
+static void test_window_update_only_when_the_window_had_fallen_to_half(void **state)
+{
+    struct fixture *f = *state;
+    struct conv cv = conv_accepted(f, 8000);
+    uint32_t base = cv.pseq;
+    peer_send(&cv, FX_TCP_ACK, pat, 1460);
+    fx_expect_none(f); /* one segment: the ACK may wait */
+    peer_send(&cv, FX_TCP_ACK, pat + 1460, 1460);
+    assert_int_equal(expect_ack(&cv, cv.iss + 1, base + 2920), 8000 - 2920);
+    expect_read(cv.s, pat, 2920);
+    fx_expect_none(f); /* 5080 still offered, over half of 8000: no update */
+    peer_send(&cv, FX_TCP_ACK, pat + 2920, 1460);
+    peer_send(&cv, FX_TCP_ACK, pat + 4380, 1460);
+    assert_int_equal(expect_ack(&cv, cv.iss + 1, base + 5840), 8000 - 2920);
+    peer_send(&cv, FX_TCP_ACK, pat + 5840, 1460);
+    fx_expect_none(f);
+    /* 5080 - 1460 = 3620 left to the peer, under half: reading all of it sends 8000. */
+    expect_read(cv.s, pat + 2920, 4380);
+    assert_int_equal(expect_ack(&cv, cv.iss + 1, base + 7300), 8000);
+    conv_close(&cv);
+}
+
 static void test_duplicate_data_is_acked_and_not_delivered_twice(void **state)
 {
     struct fixture *f = *state;
@@ -502,6 +527,7 @@ int main(void)
         TCP_TEST(test_overlapping_out_of_order_pieces_merge),
         TCP_TEST(test_data_beyond_the_window_is_trimmed),
         TCP_TEST(test_window_shrinks_and_reading_sends_a_window_update),
+        TCP_TEST(test_window_update_only_when_the_window_had_fallen_to_half),
         TCP_TEST(test_duplicate_data_is_acked_and_not_delivered_twice),
         TCP_TEST(test_final_handshake_ack_draws_nothing),
         TCP_TEST(test_pure_ack_in_established_draws_nothing),
