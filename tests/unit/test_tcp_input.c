@@ -241,6 +241,32 @@ static void test_listen_answers_ack_with_rst_at_seg_ack(void **state)
     tapir_sock_close(l);
 }
 
+/* Our ISN for one 4-tuple at one moment, from a fresh stack seeded with seed. */
+static uint32_t isn_with_seed(struct fixture *f, uint64_t seed)
+{
+    struct tapir_config cfg;
+    fx_config(&cfg);
+    cfg.seed = seed;
+    restart(f, &cfg);
+    struct conv cv = conv_listen(f, 0);
+    uint32_t isn = syn_to_listener(&cv, PEER_ISN, 1460).seq;
+    tapir_sock_close(cv.l);
+    return isn;
+}
+
+/* RFC 6528's key comes from the seeded PRNG: a seed replays the same ISNs exactly, and
+ * another seed gives others (a blind attacker cannot guess them across runs). */
+static void test_isn_key_follows_the_seed(void **state)
+{
+    struct fixture *f = *state;
+    uint32_t a = isn_with_seed(f, 11), b = isn_with_seed(f, 11);
+    uint32_t c = isn_with_seed(f, 12), d = isn_with_seed(f, 13);
+    assert_int_equal(a, b);
+    assert_int_not_equal(a, c);
+    assert_int_not_equal(a, d);
+    assert_int_not_equal(c, d);
+}
+
 static void test_listen_answers_syn_with_syn_ack_mss_and_our_isn(void **state)
 {
     struct fixture *f = *state;
@@ -709,6 +735,7 @@ int main(void)
         TCP_TEST(test_listen_ignores_rst_and_segments_without_syn_or_ack),
         TCP_TEST(test_listen_answers_ack_with_rst_at_seg_ack),
         TCP_TEST(test_listen_answers_syn_with_syn_ack_mss_and_our_isn),
+        TCP_TEST(test_isn_key_follows_the_seed),
         TCP_TEST(test_mss_option_follows_the_mtu),
         TCP_TEST(test_child_is_accepted_only_after_the_final_ack),
         TCP_TEST(test_listen_backlog_overflow_drops_syn),
