@@ -17,8 +17,8 @@
 
 #include "tapir/socket.h"
 
-#define INETD_MAX_CONNS 1024u
-#define ECHO_BUF_BYTES 16384u
+#define INETD_MAX_CONNS 16384u     /* TCP connections at once (issue 8 holds 10,000) */
+#define ECHO_BUF_BYTES 16384u      /* one recv or send; shared, not per connection */
 #define CHARGEN_LINE 72u           /* RFC 864: 72 characters, then CR LF */
 #define CHARGEN_PERIOD (95u * (CHARGEN_LINE + 2u)) /* then the pattern repeats: 7030 bytes */
 #define HTTP_MAX_CONNS 64u
@@ -34,9 +34,8 @@ struct conn {
     int fd;
     enum service svc;
     uint32_t pend_off, pend_len; /* echo: bytes received and not yet sent back */
+    uint8_t *pend;               /* echo: those bytes, held only while the client is slow */
     uint64_t chargen_pos;        /* chargen: position in the endless pattern */
-    const uint8_t *chargen_period; /* one period of it, built once (struct inetd) */
-    uint8_t buf[ECHO_BUF_BYTES];
 };
 
 /* A connection of the blocking service, served on a thread of its own. */
@@ -49,7 +48,11 @@ struct conn_job {
 };
 
 struct inetd {
-    uint8_t chargen_period[CHARGEN_PERIOD];
+    /* An idle connection holds no buffer (10,000 of them must fit in a few MiB): data is
+     * read into scratch and echoed from it; only what a slow client leaves unsent is kept,
+     * in conn.pend. chargen sends straight out of a prebuilt stretch of its pattern. */
+    uint8_t scratch[ECHO_BUF_BYTES];
+    uint8_t chargen_buf[CHARGEN_PERIOD + ECHO_BUF_BYTES];
     int udp_echo, udp_discard;
     int listeners[SVC_COUNT];
     struct conn *conns[INETD_MAX_CONNS];
@@ -126,7 +129,7 @@ struct inetd *inetd_open(const struct inetd_config *cfg)
         return NULL;
     d->cfg = *cfg;
     d->conn_listener = -1;
-    chargen_build(d->chargen_period);
+    chargen_build(d->chargen_buf);
     pthread_mutex_init(&d->jobs_lock, NULL);
     for (unsigned i = 0; i < CONN_JOBS_MAX; i++)
         d->jobs[i].fd = -1;
@@ -155,6 +158,7 @@ struct inetd *inetd_open(const struct inetd_config *cfg)
 static void conn_close(struct inetd *d, unsigned i)
 {
     tapir_close(d->conns[i]->fd);
+    free(d->conns[i]->pend);
     free(d->conns[i]);
     d->conns[i] = d->conns[--d->nconns];
 }
@@ -221,7 +225,6 @@ static void accept_all(struct inetd *d, enum service svc)
         tcp_options(fd, d);
         c->fd = fd;
         c->svc = svc;
-        c->chargen_period = d->chargen_period;
         d->conns[d->nconns++] = c;
         if (svc == SVC_DAYTIME) {
             daytime_send(c);
@@ -231,78 +234,88 @@ static void accept_all(struct inetd *d, enum service svc)
 }
 
 /* RFC 864's pattern: line k holds the 95 printable characters from position k on, 72 of
- * them; after 95 lines it starts over. One period, built once. */
-static void chargen_build(uint8_t *period)
+ * them; after 95 lines it starts over. Built once, one period and one send's worth more, so
+ * that ECHO_BUF_BYTES from any position in the period lie in one piece. */
+static void chargen_build(uint8_t *buf)
 {
-    for (uint32_t pos = 0; pos < CHARGEN_PERIOD; pos++) {
+    for (uint32_t i = 0; i < CHARGEN_PERIOD + ECHO_BUF_BYTES; i++) {
+        uint32_t pos = i % CHARGEN_PERIOD;
         uint32_t line = pos / (CHARGEN_LINE + 2), col = pos % (CHARGEN_LINE + 2);
         if (col == CHARGEN_LINE)
-            period[pos] = '\r';
+            buf[i] = '\r';
         else if (col == CHARGEN_LINE + 1)
-            period[pos] = '\n';
+            buf[i] = '\n';
         else
-            period[pos] = (uint8_t)(' ' + (line + col) % 95);
-    }
-}
-
-/* Fills buf with the stream's bytes from pos on: copies of the period, no arithmetic per
- * byte (chargen is a benchmark's source: it must not be the bottleneck). */
-static void chargen_fill(const uint8_t *period, uint8_t *buf, size_t len, uint64_t pos)
-{
-    size_t off = (size_t)(pos % CHARGEN_PERIOD);
-    while (len) {
-        size_t n = CHARGEN_PERIOD - off < len ? CHARGEN_PERIOD - off : len;
-        memcpy(buf, period + off, n);
-        buf += n;
-        len -= n;
-        off = 0;
+            buf[i] = (uint8_t)(' ' + (line + col) % 95);
     }
 }
 
 #define CHARGEN_BURST 64 /* sends per wake-up before the client gets a look in */
 
+/* chargen: sends while there is room, straight from the prebuilt pattern; anything the
+ * client sends is read and ignored. */
+static bool chargen_serve(struct inetd *d, struct conn *c)
+{
+    ssize_t n;
+    while ((n = tapir_recv(c->fd, d->scratch, sizeof(d->scratch), 0)) > 0)
+        ;
+    if (n == 0)
+        return false;
+    /* A bounded burst, then back to poll: a reader as fast as we write would otherwise keep
+     * the send buffer from ever filling, and the client's FIN would go unread. */
+    for (int burst = 0; burst < CHARGEN_BURST; burst++) {
+        const uint8_t *from = d->chargen_buf + c->chargen_pos % CHARGEN_PERIOD;
+        if ((n = tapir_send(c->fd, from, ECHO_BUF_BYTES, 0)) <= 0)
+            return errno == EAGAIN;
+        c->chargen_pos += (uint64_t)n;
+    }
+    return true;
+}
+
+/* echo: what could not be sent back yet is kept, and the rest read only once it has gone
+ * (so a client that does not read is not fed more than its own window's worth). */
+static bool echo_hold(struct conn *c, const uint8_t *data, size_t len)
+{
+    c->pend = malloc(len);
+    if (!c->pend)
+        return false; /* no memory: the connection ends rather than lose bytes */
+    memcpy(c->pend, data, len);
+    c->pend_off = 0;
+    c->pend_len = (uint32_t)len;
+    return true;
+}
+
 /* Serves one connection; false when it is finished. */
-static bool conn_serve(struct conn *c, short revents)
+static bool conn_serve(struct inetd *d, struct conn *c, short revents)
 {
     if (revents & (POLLERR | POLLNVAL))
         return false;
-    if (c->svc == SVC_CHARGEN) {
-        /* Send while there is room; anything the client sends is read and ignored. */
-        ssize_t n;
-        while ((n = tapir_recv(c->fd, c->buf, sizeof(c->buf), 0)) > 0)
-            ;
-        if (n == 0)
-            return false;
-        chargen_fill(c->chargen_period, c->buf, sizeof(c->buf), c->chargen_pos);
-        /* A bounded burst, then back to poll: a reader as fast as we write would otherwise
-         * keep the send buffer from ever filling, and the client's FIN would go unread. */
-        for (int burst = 0; burst < CHARGEN_BURST; burst++) {
-            if ((n = tapir_send(c->fd, c->buf, sizeof(c->buf), 0)) <= 0)
-                return errno == EAGAIN;
-            c->chargen_pos += (uint64_t)n;
-            chargen_fill(c->chargen_period, c->buf, sizeof(c->buf), c->chargen_pos);
-        }
-        return true;
-    }
+    if (c->svc == SVC_CHARGEN)
+        return chargen_serve(d, c);
     for (;;) {
         if (c->pend_len) { /* echo: give back what is pending before reading more */
-            ssize_t w = tapir_send(c->fd, c->buf + c->pend_off, c->pend_len, 0);
+            ssize_t w = tapir_send(c->fd, c->pend + c->pend_off, c->pend_len, 0);
             if (w < 0)
                 return errno == EAGAIN;
             c->pend_off += (uint32_t)w;
             c->pend_len -= (uint32_t)w;
             if (c->pend_len)
                 return true;
+            free(c->pend);
+            c->pend = NULL;
         }
-        ssize_t n = tapir_recv(c->fd, c->buf, sizeof(c->buf), 0);
+        ssize_t n = tapir_recv(c->fd, d->scratch, sizeof(d->scratch), 0);
         if (n == 0)
             return false; /* the client closed: so do we */
         if (n < 0)
             return errno == EAGAIN;
-        if (c->svc == SVC_ECHO) {
-            c->pend_off = 0;
-            c->pend_len = (uint32_t)n;
-        }
+        if (c->svc != SVC_ECHO)
+            continue; /* discard */
+        ssize_t w = tapir_send(c->fd, d->scratch, (size_t)n, 0);
+        if (w < 0 && errno != EAGAIN)
+            return false;
+        if (w < n && !echo_hold(c, d->scratch + (w > 0 ? w : 0), (size_t)(n - (w > 0 ? w : 0))))
+            return false;
     }
 }
 
@@ -430,7 +443,7 @@ int inetd_serve(struct inetd *d, int extra_fd, int timeout_ms)
     /* Connections first (from the last, so closing one moves only served ones), then new
      * ones: accept_all appends to the table. */
     for (unsigned i = d->nconns; i-- > 0;)
-        if (f[first_conn + i].revents && !conn_serve(d->conns[i], f[first_conn + i].revents))
+        if (f[first_conn + i].revents && !conn_serve(d, d->conns[i], f[first_conn + i].revents))
             conn_close(d, i);
     for (int s = 0; s < SVC_COUNT; s++)
         if (f[s].revents & POLLIN)
