@@ -166,7 +166,9 @@ static int ring_reserve(struct tapir_stack *st, struct tcp_ring *r, uint32_t nee
         return 0;
     if (need > r->limit)
         return -ENOBUFS;
-    uint32_t cap = r->cap ? r->cap : 4096;
+    /* Small to start: a connection that trades short messages keeps small rings (10,000 of
+     * them must fit in a few tens of MiB); a bulk one doubles its way up in a few steps. */
+    uint32_t cap = r->cap ? r->cap : TCP_RING_MIN_BYTES;
     while (cap < need)
         cap *= 2;
     uint8_t *buf = tapir_mem_alloc(st, cap);

@@ -34,6 +34,7 @@ struct tcp_cc_ops;
 #define TCP_PAWS_IDLE_US (24ull * 86400 * 1000000) /* RFC 7323 §5.5: TS.Recent expires */
 #define TCP_CONN_BUCKETS 1024u     /* 4-tuple hash buckets */
 #define TCP_OOO_RANGES 32u         /* out-of-order byte ranges kept per connection */
+#define TCP_RING_MIN_BYTES 512u    /* a byte ring's first allocation (a power of two) */
 #define TCP_RTO_INITIAL_US 1000000u /* RFC 6298 §2.1: 1 s before any measurement */
 #define TCP_RTO_GRANULARITY_US 1000u /* G of RFC 6298 §2: the timestamp clock's tick */
 #define TCP_RTO_AFTER_SYN_LOSS_US 3000000u /* RFC 6298 §5.7: 3 s once a SYN was lost */
