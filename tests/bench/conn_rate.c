@@ -37,9 +37,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "hostload.h"
+
 #define MAX_SRCS 64
 #define MAX_CONNS 4096
-#define HIST_BUCKETS (64 * 16)
 #define NO_PORT_BACKOFF_US 10000u /* no local port left: wait for TIME_WAITs to age */
 
 enum slot_state { SLOT_IDLE, SLOT_CONNECTING, SLOT_READING };
@@ -74,52 +75,6 @@ struct run {
     uint64_t done, failed[F_COUNT];
     uint64_t hist[HIST_BUCKETS]; /* connection times, log2 with 16 steps per octave */
 };
-
-static volatile sig_atomic_t stop;
-static void on_signal(int sig)
-{
-    (void)sig;
-    stop = 1;
-}
-
-static uint64_t mono_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
-}
-
-/* ---- The latency histogram ----------------------------------------------------------------- */
-
-/* Bucket of v: below 16 exact, above it the octave and the next four bits (within 6%). */
-static unsigned hist_bucket(uint64_t v)
-{
-    if (v < 16)
-        return (unsigned)v;
-    unsigned msb = 63u - (unsigned)__builtin_clzll(v);
-    unsigned b = (msb - 3u) * 16u + (unsigned)((v >> (msb - 4u)) & 15u);
-    return b < HIST_BUCKETS ? b : HIST_BUCKETS - 1;
-}
-
-/* The smallest value of bucket b. */
-static uint64_t hist_value(unsigned b)
-{
-    if (b < 16)
-        return b;
-    unsigned msb = b / 16u + 3u;
-    return (1ull << msb) | ((uint64_t)(b % 16u) << (msb - 4u));
-}
-
-static uint64_t hist_percentile(const uint64_t *h, uint64_t total, double pct)
-{
-    uint64_t want = (uint64_t)((double)total * pct / 100.0), seen = 0;
-    for (unsigned b = 0; b < HIST_BUCKETS; b++) {
-        seen += h[b];
-        if (seen > want)
-            return hist_value(b);
-    }
-    return 0;
-}
 
 /* ---- Connections --------------------------------------------------------------------------- */
 

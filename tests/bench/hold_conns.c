@@ -42,13 +42,14 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "hostload.h"
+
 #define MAX_SRCS 64
 #define MSG_MAX 1024u
 #define CONNECT_TIMEOUT_US 3000000u
 #define BACKOFF_US 100000u
 #define BACKOFF_MAX_US 3000000u
 #define SWEEP_US 50000u /* retries and timeouts are looked at this often */
-#define HIST_BUCKETS (64 * 16)
 
 /* Why a connection failed (each try counts once); the names print in the summary. */
 enum fail { F_REFUSED, F_RESET, F_CLOSED, F_TIMEOUT, F_NO_PORT, F_BAD_DATA, F_OTHER, F_COUNT };
@@ -97,51 +98,6 @@ struct run {
     bool holding;
     uint64_t hist[HIST_BUCKETS]; /* echo round trips while held, in microseconds */
 };
-
-static volatile sig_atomic_t stop;
-static void on_signal(int sig)
-{
-    (void)sig;
-    stop = 1;
-}
-
-static uint64_t mono_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
-}
-
-/* ---- The round-trip histogram: log2 with 16 steps per octave ------------------------------ */
-
-static unsigned hist_bucket(uint64_t v)
-{
-    if (v < 16)
-        return (unsigned)v;
-    unsigned msb = 63u - (unsigned)__builtin_clzll(v);
-    unsigned b = (msb - 3u) * 16u + (unsigned)((v >> (msb - 4u)) & 15u);
-    return b < HIST_BUCKETS ? b : HIST_BUCKETS - 1;
-}
-
-/* The smallest value of bucket b. */
-static uint64_t hist_value(unsigned b)
-{
-    if (b < 16)
-        return b;
-    unsigned msb = b / 16u + 3u;
-    return (1ull << msb) | ((uint64_t)(b % 16u) << (msb - 4u));
-}
-
-static uint64_t hist_percentile(const uint64_t *h, uint64_t total, double pct)
-{
-    uint64_t want = (uint64_t)((double)total * pct / 100.0), seen = 0;
-    for (unsigned b = 0; b < HIST_BUCKETS; b++) {
-        seen += h[b];
-        if (seen > want)
-            return hist_value(b);
-    }
-    return 0;
-}
 
 /* ---- The server's memory ------------------------------------------------------------------- */
 
