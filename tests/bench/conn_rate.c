@@ -285,29 +285,6 @@ static void usage(void)
     exit(2);
 }
 
-/* "10.0.0.11-20,10.0.0.30": addresses, a range over the last octet. */
-static unsigned parse_srcs(const char *arg, struct in_addr *out, unsigned max)
-{
-    unsigned n = 0;
-    char buf[512];
-    snprintf(buf, sizeof(buf), "%s", arg);
-    for (char *save, *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
-        char *dash = strchr(tok, '-');
-        unsigned last = 0;
-        if (dash) {
-            *dash = 0;
-            last = (unsigned)atoi(dash + 1);
-        }
-        struct in_addr a;
-        if (!inet_aton(tok, &a))
-            usage();
-        uint32_t h = ntohl(a.s_addr), end = dash ? (h & ~0xffu) | (last & 0xffu) : h;
-        for (; h <= end && n < max; h++)
-            out[n++].s_addr = htonl(h);
-    }
-    return n;
-}
-
 static struct opts parse_opts(int argc, char **argv)
 {
     struct opts o = {.seconds = 5, .conns = 128, .timeout_ms = 3000};
@@ -328,7 +305,8 @@ static struct opts parse_opts(int argc, char **argv)
             o.conns = (unsigned)atoi(optarg);
             break;
         case 'S':
-            o.nsrc = parse_srcs(optarg, o.src, MAX_SRCS);
+            if (!(o.nsrc = parse_srcs(optarg, o.src, MAX_SRCS)))
+                usage();
             break;
         case 'r':
             o.rst = true;

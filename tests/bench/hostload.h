@@ -6,7 +6,11 @@
 #ifndef TAPIR_BENCH_HOSTLOAD_H
 #define TAPIR_BENCH_HOSTLOAD_H
 
+#include <arpa/inet.h>
 #include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include <stdint.h>
 #include <time.h>
 
@@ -56,6 +60,30 @@ static inline uint64_t hist_percentile(const uint64_t *h, uint64_t total, double
             return hist_value(b);
     }
     return 0;
+}
+
+/* "10.0.0.11-20,10.0.0.30": source addresses, a range over the last octet. Returns how many
+ * (at most max), or 0 for a list that is not one (a bad address, a range running down). */
+static inline unsigned parse_srcs(const char *arg, struct in_addr *out, unsigned max)
+{
+    unsigned n = 0;
+    char buf[512];
+    snprintf(buf, sizeof(buf), "%s", arg);
+    for (char *save, *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+        char *dash = strchr(tok, '-');
+        unsigned last = 0;
+        if (dash) {
+            *dash = 0;
+            last = (unsigned)atoi(dash + 1);
+        }
+        struct in_addr a;
+        if (!inet_aton(tok, &a) || (dash && (last > 255 || last < (ntohl(a.s_addr) & 0xffu))))
+            return 0;
+        uint32_t h = ntohl(a.s_addr), end = dash ? (h & ~0xffu) | last : h;
+        for (; h <= end && n < max; h++)
+            out[n++].s_addr = htonl(h);
+    }
+    return n;
 }
 
 #endif
