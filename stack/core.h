@@ -37,9 +37,14 @@ struct tapir_stack {
     int pcap_started;
 };
 
-/* Every allocation of the stack goes through these, so mem.allocs shows the pools settling. */
+/* Every allocation of the stack goes through these, so mem.allocs shows the pools settling
+ * and the budget (cfg.mem_budget_bytes) holds: past it, tapir_mem_alloc returns NULL and
+ * counts mem.budget_refused. Zeroed memory, as calloc. */
 void *tapir_mem_alloc(struct tapir_stack *st, size_t len_bytes);
 void tapir_mem_free(struct tapir_stack *st, void *ptr);
+/* Over three quarters of the budget in use: buffers left empty are given back at once
+ * rather than kept for the next burst. */
+bool tapir_mem_pressure(const struct tapir_stack *st);
 
 /* The stack's PRNG (splitmix64): deterministic for a seed, which is what makes a simulation
  * replay exactly. Not for secrets; the ISN key of RFC 6528 is drawn from it once. */

@@ -17,12 +17,13 @@
 #define ICMP_ERROR_MAX_TOTAL 576u
 
 static void icmp_ping_error(struct tapir_stack *st, const struct icmp_error *err);
+static bool icmp_rate_allows(struct tapir_stack *st, struct icmp_bucket *b);
 
 void icmp_init(struct tapir_stack *st)
 {
     st->icmp.error_handlers[IPPROTO_ICMP_] = icmp_ping_error;
-    st->icmp.tokens_micro = (uint64_t)st->cfg.icmp_err_burst * 1000000u;
-    st->icmp.refill_us = 0;
+    st->icmp.err_out.tokens_micro = (uint64_t)st->cfg.icmp_err_burst * 1000000u;
+    st->icmp.err_in = st->icmp.err_out;
 }
 
 static void icmp_drop(struct tapir_stack *st, struct pkb *p, uint64_t *counter, const char *why)
@@ -102,6 +103,8 @@ static void icmp_ping_error(struct tapir_stack *st, const struct icmp_error *err
     uint16_t id = get_be16(q + 4);
     for (struct tapir_sock *s = st->udp.ping_ids[port_bucket(id)]; e && s; s = s->port_next) {
         if (s->local_port == id && s->connected && s->remote_addr == err->orig_dst) {
+            if (!icmp_error_admit(st))
+                return;
             st->stats.icmp.rx_ping_errors++;
             sock_set_error(s, e);
             return;
@@ -185,24 +188,33 @@ void icmp_input(struct tapir_stack *st, struct pkb *p, const struct ip_in *ip)
     }
 }
 
-/* A token bucket: icmp_err_per_s tokens a second, up to icmp_err_burst (RFC 1122 §3.2.2
- * "SHOULD limit the rate"; Linux's icmp_msgs_per_sec and icmp_msgs_burst). */
-static bool icmp_rate_allows(struct tapir_stack *st)
+/* A token bucket: icmp_err_per_s tokens a second, up to icmp_err_burst. RFC 1122 §3.2.2:
+ * errors we send "SHOULD" be limited (Linux's icmp_msgs_per_sec and icmp_msgs_burst). The
+ * same limit guards the other way: a flood of errors (forged or not) costs each socket at
+ * most that many wake-ups a second. */
+bool icmp_error_admit(struct tapir_stack *st)
 {
-    struct icmp_state *ic = &st->icmp;
+    if (icmp_rate_allows(st, &st->icmp.err_in))
+        return true;
+    st->stats.icmp.errors_in_ratelimited++;
+    return false;
+}
+
+static bool icmp_rate_allows(struct tapir_stack *st, struct icmp_bucket *b)
+{
     uint64_t cap = (uint64_t)st->cfg.icmp_err_burst * 1000000u;
-    uint64_t elapsed_us = st->now_us - ic->refill_us;
-    ic->refill_us = st->now_us;
+    uint64_t elapsed_us = st->now_us - b->refill_us;
+    b->refill_us = st->now_us;
     if (elapsed_us > 60000000u) /* a minute refills any bucket; keeps the product small */
         elapsed_us = 60000000u;
     /* per_s tokens a second is per_s millionths of a token a microsecond: exact, so no
      * rounding is lost however often we are asked. */
-    ic->tokens_micro += elapsed_us * st->cfg.icmp_err_per_s;
-    if (ic->tokens_micro > cap)
-        ic->tokens_micro = cap;
-    if (ic->tokens_micro < 1000000u)
+    b->tokens_micro += elapsed_us * st->cfg.icmp_err_per_s;
+    if (b->tokens_micro > cap)
+        b->tokens_micro = cap;
+    if (b->tokens_micro < 1000000u)
         return false;
-    ic->tokens_micro -= 1000000u;
+    b->tokens_micro -= 1000000u;
     return true;
 }
 
@@ -232,7 +244,7 @@ void icmp_send_error(struct tapir_stack *st, const struct ip_in *ip, const uint8
         s->err_suppressed++;
         return;
     }
-    if (!icmp_rate_allows(st)) {
+    if (!icmp_rate_allows(st, &st->icmp.err_out)) {
         s->err_ratelimited++;
         return;
     }

@@ -44,10 +44,19 @@ struct icmp_error {
     bool local;                 /* not from the network: ARP gave up on the next hop */
 };
 typedef void (*icmp_error_fn)(struct tapir_stack *st, const struct icmp_error *err);
+/* A handler asks, once it has checked that an error concerns one of its sockets and before
+ * it acts on it: errors acted on share the rate limit of errors sent (counted when over). */
+bool icmp_error_admit(struct tapir_stack *st);
+
+/* A token bucket, in millionths of a token so that refills lose nothing to rounding. */
+struct icmp_bucket {
+    uint64_t tokens_micro;
+    uint64_t refill_us; /* when tokens were last added */
+};
 
 struct icmp_state {
-    uint64_t tokens_micro;      /* token bucket for errors, in millionths of a token */
-    uint64_t refill_us;         /* when tokens were last added */
+    struct icmp_bucket err_out; /* errors we send */
+    struct icmp_bucket err_in;  /* errors we act on */
     icmp_echo_reply_fn echo_reply_cb;
     void *echo_reply_ctx;
     icmp_error_fn error_handlers[256]; /* by IP protocol number */

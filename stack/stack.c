@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* stack.c: creating and freeing a stack, its three entry points, memory accounting, the PRNG. */
 #include <errno.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -43,6 +44,7 @@ void tapir_config_defaults(struct tapir_config *cfg)
     cfg->tcp_keepalive_idle_us = 7200ull * 1000000;
     cfg->tcp_keepalive_intvl_us = 75ull * 1000000;
     cfg->tcp_keepalive_probes = 9;
+    cfg->mem_budget_bytes = 64u << 20;
 }
 
 static int config_check(const struct tapir_config *cfg)
@@ -62,25 +64,55 @@ static int config_check(const struct tapir_config *cfg)
         cfg->tcp_keepalive_probes < 1 || cfg->tcp_keepalive_idle_us < 1000000 ||
         cfg->tcp_keepalive_intvl_us < 1000000)
         return -EINVAL;
+    if (cfg->mem_budget_bytes < (1u << 20))
+        return -EINVAL;
     return 0;
+}
+
+/* Every block carries its size in front, so a free gives back exactly what the alloc took
+ * from the budget. The header keeps the block aligned for any type. */
+union mem_hdr {
+    size_t len_bytes;
+    max_align_t align;
+};
+
+bool tapir_mem_pressure(const struct tapir_stack *st)
+{
+    return st->stats.mem.in_use_bytes > st->cfg.mem_budget_bytes / 4 * 3;
 }
 
 void *tapir_mem_alloc(struct tapir_stack *st, size_t len_bytes)
 {
-    void *p = calloc(1, len_bytes);
-    if (!p) {
-        st->stats.mem.alloc_failed++;
+    struct tapir_mem_stats *m = &st->stats.mem;
+    size_t total = sizeof(union mem_hdr) + len_bytes;
+    /* The budget: new work is refused here, and each caller turns the refusal into a
+     * counted drop or an error (a frame not taken, a window not grown, ENOBUFS), never into
+     * the loss of what it already holds. */
+    if (m->in_use_bytes + total > st->cfg.mem_budget_bytes) {
+        m->budget_refused++;
         return NULL;
     }
-    st->stats.mem.allocs++;
-    st->stats.mem.alloc_bytes += len_bytes;
-    return p;
+    union mem_hdr *h = calloc(1, total);
+    if (!h) {
+        m->alloc_failed++;
+        return NULL;
+    }
+    h->len_bytes = total;
+    m->allocs++;
+    m->alloc_bytes += len_bytes;
+    m->in_use_bytes += total;
+    if (m->in_use_bytes > m->in_use_max_bytes)
+        m->in_use_max_bytes = m->in_use_bytes;
+    return h + 1;
 }
 
 void tapir_mem_free(struct tapir_stack *st, void *ptr)
 {
-    (void)st;
-    free(ptr);
+    if (!ptr)
+        return;
+    union mem_hdr *h = (union mem_hdr *)ptr - 1;
+    st->stats.mem.in_use_bytes -= h->len_bytes;
+    free(h);
 }
 
 uint64_t tapir_rand64(struct tapir_stack *st)

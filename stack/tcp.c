@@ -224,6 +224,14 @@ void ring_release(struct tapir_stack *st, struct tcp_ring *r)
     r->cap = r->head = r->len = 0;
 }
 
+void ring_trim(struct tapir_stack *st, struct tcp_ring *r)
+{
+    if (r->len == 0 && r->cap && tapir_mem_pressure(st)) {
+        ring_release(st, r);
+        st->stats.tcp.rings_trimmed++;
+    }
+}
+
 /* ---- Timers ----------------------------------------------------------------------------- */
 
 #define CONN_OF(t, field) ((struct tcp_conn *)((char *)(t) - offsetof(struct tcp_conn, field)))
@@ -666,7 +674,7 @@ static void tcp_icmp_error(struct tapir_stack *st, const struct icmp_error *err)
      * when it is our own ARP that gave up, the peer is known not to be there: an opening
      * connection ends with EHOSTUNREACH, as Linux's does. */
     int e = err->local ? EHOSTUNREACH : sock_icmp_errno(err->type, err->code);
-    if (e && c->state == TCP_SYN_SENT) {
+    if (e && c->state == TCP_SYN_SENT && icmp_error_admit(st)) {
         st->stats.tcp.icmp_aborts++;
         tcp_done(c, e);
     }

@@ -182,6 +182,8 @@ struct tcp_conn {
     uint32_t fin_seq;
     bool fin_received;            /* the peer's FIN is in rcv_nxt */
     bool ack_now;                 /* an ACK must go out on the next tcp_output */
+    bool snd_mem_limited;         /* the send ring could not grow (memory budget): room is
+                                   * what its buffer holds, until a send grows it again */
     bool nodelay;                 /* TCP_NODELAY: no Nagle */
     bool force_one;               /* the override timer fired: one segment goes regardless */
 
@@ -348,11 +350,15 @@ void tcp_orphan_fin_wait_2(struct tcp_conn *c);
 
 /* Rings (tcp.c). */
 uint32_t ring_free(const struct tcp_ring *r);
+/* Room to write without growing the buffer. */
+static inline uint32_t ring_room_now(const struct tcp_ring *r) { return r->cap - r->len; }
 int ring_write_at(struct tapir_stack *st, struct tcp_ring *r, uint32_t off, const void *src,
                   uint32_t n);
 void ring_read_at(const struct tcp_ring *r, uint32_t off, void *dst, uint32_t n);
 void ring_consume(struct tcp_ring *r, uint32_t n);
 void ring_release(struct tapir_stack *st, struct tcp_ring *r);
+/* An empty ring gives its buffer back while the stack is short of memory. */
+void ring_trim(struct tapir_stack *st, struct tcp_ring *r);
 
 /* Output (tcp_output.c). */
 /* Sends what the windows allow, plus a pure ACK when one is due. */

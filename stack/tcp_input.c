@@ -229,6 +229,8 @@ static void tcp_listen_input(struct tapir_stack *st, struct tapir_sock *ls, cons
     }
     struct tcp_conn *c = tcp_conn_new(st);
     if (!c) {
+        /* No block for it (tcp_max_conns, counted there, or the memory budget): dropped,
+         * and the peer sends its SYN again. A cookie would not help: its ACK needs a block. */
         st->stats.tcp.listen_overflows++;
         return;
     }
@@ -440,8 +442,12 @@ static bool tcp_receive_text(struct tcp_conn *c, uint32_t seq, const uint8_t *da
     uint32_t base = c->rcvq.len;     /* in-order bytes already held */
     if (len == 0)
         return off == 0; /* a bare ACK is not acknowledged (that would look like a dup ACK) */
-    if (ring_write_at(st, &c->rcvq, base + off, data, len) < 0) {
-        st->stats.tcp.drop_rcvbuf++;
+    int rc = ring_write_at(st, &c->rcvq, base + off, data, len);
+    if (rc < 0) {
+        if (rc == -ENOMEM)
+            st->stats.tcp.drop_nomem++; /* the sender will send it again */
+        else
+            st->stats.tcp.drop_rcvbuf++;
         c->ack_now = true;
         return false;
     }
@@ -516,6 +522,7 @@ static bool tcp_process_ack(struct tcp_conn *c, const struct tcp_seg *seg)
             acked--; /* the SYN's sequence number carries no byte of the ring */
         uint32_t data_acked = acked < c->sndq.len ? acked : c->sndq.len; /* (the FIN's neither) */
         ring_consume(&c->sndq, data_acked);
+        ring_trim(st, &c->sndq);
         c->bytes_acked_total += data_acked;
         tcp_ack_rtt(c, seg);
         c->snd_una = seg->ack;

@@ -234,6 +234,19 @@ ssize_t tcp_sock_send(struct tapir_sock *s, const void *buf, size_t len)
     if (n == 0)
         return -EAGAIN;
     int rc = ring_write_at(s->st, &c->sndq, c->sndq.len, buf, n);
+    if (rc == -ENOMEM) {
+        /* Over the memory budget the ring cannot grow: take what fits in it as it is. With
+         * data in flight, its ACKs make room (POLLOUT then); with none, there is nothing to
+         * wait for, and the caller learns why. */
+        c->snd_mem_limited = true;
+        room = ring_room_now(&c->sndq);
+        n = n < room ? n : room;
+        if (n == 0)
+            return c->sndq.len ? -EAGAIN : -ENOBUFS;
+        rc = ring_write_at(s->st, &c->sndq, c->sndq.len, buf, n);
+    } else if (rc == 0) {
+        c->snd_mem_limited = false;
+    }
     if (rc < 0)
         return rc;
     c->sndq.len += n;
@@ -274,6 +287,8 @@ ssize_t tcp_sock_recv(struct tapir_sock *s, void *buf, size_t len, int flags,
             sock_fill(src, c->remote_addr, c->remote_port);
         if (!(flags & MSG_PEEK)) {
             ring_consume(&c->rcvq, n);
+            if (c->ooo_count == 0) /* out-of-order bytes live past len */
+                ring_trim(s->st, &c->rcvq);
             tcp_window_update(c);
         }
         return n;
@@ -305,7 +320,10 @@ short tcp_sock_events(const struct tapir_sock *s)
     if (c->state != TCP_SYN_SENT && c->state != TCP_SYN_RECEIVED) {
         if (c->rcvq.len)
             ev |= POLLIN;
-        if (s->shut_wr || c->fin_pending || ring_free(&c->sndq) > 0)
+        /* Short of memory, room is what the ring holds; an empty ring may try to grow. */
+        bool limited = c->snd_mem_limited && c->sndq.len;
+        uint32_t room = limited ? ring_room_now(&c->sndq) : ring_free(&c->sndq);
+        if (s->shut_wr || c->fin_pending || room > 0)
             ev |= POLLOUT;
     }
     if (s->so_error)

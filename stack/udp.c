@@ -168,6 +168,8 @@ static void udp_icmp_error(struct tapir_stack *st, const struct icmp_error *err)
     for (struct tapir_sock *s = st->udp.ports[port_bucket(sport)]; e && s; s = s->port_next) {
         if (s->local_port == sport && s->connected && s->remote_addr == err->orig_dst &&
             s->remote_port == dport) {
+            if (!icmp_error_admit(st))
+                return;
             st->stats.udp.rx_icmp_errors++;
             sock_set_error(s, e);
             return;

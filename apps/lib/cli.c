@@ -329,6 +329,12 @@ int cli_host_option(struct cli_host *h, int opt, const char *arg)
                                    "as 50, not '%s'", CLI_BUSY_POLL_MAX_US, arg);
         h->cfg.busy_poll_us = v;
         return 0;
+    case CLI_OPT_MEM_BUDGET:
+        if (!cli_parse_u64(arg, &v) || v < 1 || v > CLI_MEM_BUDGET_MAX_MIB)
+            return cli_usage_error(h->prog, "--mem-budget wants MiB from 1 to %u, such as 64, "
+                                   "not '%s'", CLI_MEM_BUDGET_MAX_MIB, arg);
+        h->cfg.mem_budget_bytes = (size_t)v << 20;
+        return 0;
     case CLI_OPT_LOSS:
     case CLI_OPT_DUP:
     case CLI_OPT_REORDER:
@@ -477,6 +483,9 @@ void cli_host_usage(FILE *out)
             "  --busy-poll US  after a frame arrives, poll the link without sleeping for up\n"
             "                  to US microseconds (e.g. 50): lower latency for a busy core\n"
             "                  while traffic flows (default 0: always sleep)\n"
+            "  --mem-budget MIB  all the stack's buffers and connections together may take\n"
+            "                  at most MIB MiB (default 64); past it, new connections,\n"
+            "                  frames and buffer growth are refused and counted\n"
             "Fault injection, both ways between tapir and the kernel (P: 0.02 or 2%%):\n"
             "  --loss P        lose each frame with probability P\n"
             "  --dup P         duplicate each frame with probability P\n"

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* cli.h: what every tapir program shares on its command line: the flags that describe the
- * host (--tap, --ip, --gw, --mac, --mtu, --pcap, --trace, --seed, --cc, --busy-poll) and the
- * faults to inject on its link (--loss, --dup, --reorder, --reorder-ms, --corrupt, --delay,
- * --rate, --queue), their checks, and starting the host they describe. */
+ * host (--tap, --ip, --gw, --mac, --mtu, --pcap, --trace, --seed, --cc, --busy-poll,
+ * --mem-budget) and the faults to inject on its link (--loss, --dup, --reorder, --reorder-ms,
+ * --corrupt, --delay, --rate, --queue), their checks, and starting the host they describe. */
 #ifndef TAPIR_APPS_CLI_H
 #define TAPIR_APPS_CLI_H
 
@@ -17,13 +17,14 @@
 
 #define EXIT_USAGE 2
 #define CLI_BUSY_POLL_MAX_US 1000000u /* --busy-poll: a second is already a core for nothing */
+#define CLI_MEM_BUDGET_MAX_MIB 65536u /* --mem-budget: 64 GiB */
 
 /* getopt_long entries for the host flags; their values are CLI_OPT_* (above any letter). */
 enum {
     CLI_OPT_TAP = 0x100, CLI_OPT_IP, CLI_OPT_GW, CLI_OPT_MAC, CLI_OPT_MTU, CLI_OPT_PCAP,
     CLI_OPT_TRACE, CLI_OPT_SEED, CLI_OPT_LOSS, CLI_OPT_DUP, CLI_OPT_REORDER, CLI_OPT_REORDER_MS,
     CLI_OPT_CORRUPT, CLI_OPT_DELAY, CLI_OPT_RATE, CLI_OPT_QUEUE, CLI_OPT_CC, CLI_OPT_BUSY_POLL,
-    CLI_OPT_HOST_LAST = CLI_OPT_BUSY_POLL,
+    CLI_OPT_MEM_BUDGET, CLI_OPT_HOST_LAST = CLI_OPT_MEM_BUDGET,
     CLI_OPT_HELP = 0x1ff, /* --help (-h is 'h') */
 };
 #define CLI_HOST_LONGOPTS                                                                          \
@@ -40,7 +41,8 @@ enum {
         {"rate", required_argument, 0, CLI_OPT_RATE},                                              \
         {"queue", required_argument, 0, CLI_OPT_QUEUE},                                            \
         {"cc", required_argument, 0, CLI_OPT_CC},                                                  \
-        {"busy-poll", required_argument, 0, CLI_OPT_BUSY_POLL}
+        {"busy-poll", required_argument, 0, CLI_OPT_BUSY_POLL},                                    \
+        {"mem-budget", required_argument, 0, CLI_OPT_MEM_BUDGET}
 
 struct cli_host {
     const char *prog;          /* for messages: "udp_client: ..." */

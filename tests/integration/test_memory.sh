@@ -52,7 +52,9 @@ allocs2=$(tapir_counter Memory "allocations made (pools grow, then stop)")
 check_eq "no allocation during an identical second round (steady state)" "${allocs2:-missing}" "${allocs1:-missing}"
 check_eq "bytes allocated unchanged by the second round" \
     "$(tapir_counter Memory "bytes allocated")" "${bytes1:-missing}"
-check_eq "Memory: no allocation was refused" "$(tapir_counter Memory "allocations refused")" 0
+check_eq "Memory: no allocation failed" "$(tapir_counter Memory "allocations failed: libc out of memory")" 0
+check_eq "Memory: none refused by the budget" \
+    "$(tapir_counter Memory "allocations refused: over the memory budget")" 0
 check_eq "Memory: no packet buffer held after the traffic" \
     "$(tapir_counter Memory "packet buffers in use now")" 0
 

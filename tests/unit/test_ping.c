@@ -480,6 +480,34 @@ static void test_administratively_prohibited_is_ehostunreach(void **state)
     tapir_sock_close(s);
 }
 
+/* Errors acted on share the rate limit of errors sent (cfg.icmp_err_burst, then
+ * icmp_err_per_s): a flood of them, forged or not, costs the socket a bounded number of
+ * wake-ups, and the rest are counted. */
+static void test_errors_received_are_rate_limited(void **state)
+{
+    struct fixture *f = *state;
+    struct tapir_sock *s = ping_connected(f, FX_GW_IP);
+    uint8_t msg[16];
+    size_t n = echo_request(msg, 1, "12345678", 8);
+    assert_int_equal(tapir_sock_sendto(s, msg, n, 0, NULL), (ssize_t)n);
+    struct fx_ip_view ip;
+    fx_as_icmp(fx_expect_one(f), &ip);
+    uint8_t quote[64];
+    memcpy(quote, ip.hdr, ip.hdr_len + 8);
+    unsigned burst = f->cfg.icmp_err_burst;
+    for (unsigned i = 0; i < burst + 10; i++)
+        fx_inject_icmp(f, FX_GW_IP, fx_gw_mac, 3, 3, 0, quote, ip.hdr_len + 8);
+    assert_int_equal(fx_stats(f)->icmp.rx_ping_errors, burst);
+    assert_int_equal(fx_stats(f)->icmp.errors_in_ratelimited, 10);
+    assert_int_equal(get_int(s, SO_ERROR), ECONNREFUSED);
+    /* A second later the bucket has refilled. */
+    fx_advance(f, 1000000);
+    fx_inject_icmp(f, FX_GW_IP, fx_gw_mac, 3, 3, 0, quote, ip.hdr_len + 8);
+    assert_int_equal(fx_stats(f)->icmp.rx_ping_errors, burst + 1);
+    assert_int_equal(get_int(s, SO_ERROR), ECONNREFUSED);
+    tapir_sock_close(s);
+}
+
 static void test_errors_ignored_unless_connected_to_that_peer_with_that_id(void **state)
 {
     struct fixture *f = *state;
@@ -585,6 +613,7 @@ int main(void)
         FX_TEST_LEARNED(test_queued_replies_come_before_the_error),
         FX_TEST_LEARNED(test_administratively_prohibited_is_ehostunreach),
         FX_TEST_LEARNED(test_errors_ignored_unless_connected_to_that_peer_with_that_id),
+        FX_TEST_LEARNED(test_errors_received_are_rate_limited),
     };
     const struct CMUnitTest linux_departures[] = {
         FX_TEST_LEARNED(test_linux_errors_reported_as_icmp_err_convert),

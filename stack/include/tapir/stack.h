@@ -88,6 +88,13 @@ struct tapir_config {
      * sleeps in ppoll(): a reply then costs no wake-up, at the price of a busy core while
      * traffic flows (as Linux's SO_BUSY_POLL). 0, the default, never spins. */
     uint64_t busy_poll_us;
+
+    /* The memory budget: everything the stack allocates (connection blocks, socket buffers,
+     * packet buffers, reassembly, tables) together, at least 1 MiB. Past it new work is
+     * refused and counted (mem.budget_refused): a frame is dropped, a window does not grow,
+     * a send or socket() fails with ENOBUFS; nothing already accepted is lost, and once
+     * buffers are freed work goes on. Default 64 MiB. */
+    size_t mem_budget_bytes;
 };
 
 /* Fills in the defaults: MTU 1500, the buffers and timers Linux would use. Address, MAC and seed
@@ -172,7 +179,7 @@ void tapir_rx_drop(struct tapir_stack *st);
     X(frag_drop_overlap, "reassemblies failed: fragments overlap inconsistently")                  \
     X(frag_drop_timeout, "reassemblies failed: timed out")                                         \
     X(frag_drop_too_big, "reassemblies failed: past 65535 bytes")                                  \
-    X(frag_drop_bad_len, "fragments dropped: length not a multiple of 8 or beyond the end")       \
+    X(frag_drop_bad_len, "fragments dropped: length not a multiple of 8 or beyond the end")        \
     X(frag_drop_evicted, "reassemblies failed: evicted by newer datagrams")                        \
     X(frag_drop_no_buffer, "fragments dropped: no reassembly buffer")                              \
     X(frag_tx_ok, "packets fragmented ok")                                                         \
@@ -191,7 +198,8 @@ void tapir_rx_drop(struct tapir_stack *st);
     X(tx_dest_unreach, "destination unreachable sent")                                             \
     X(tx_time_exceeded, "time exceeded sent")                                                      \
     X(errors_unclaimed, "errors about a protocol with no handler")                                 \
-    X(local_unreach, "host unreachable reported to our own senders (ARP gave up)")               \
+    X(errors_in_ratelimited, "errors ignored: over the rate limit for errors received")            \
+    X(local_unreach, "host unreachable reported to our own senders (ARP gave up)")                 \
     X(drop_truncated, "dropped: shorter than its type needs")                                      \
     X(drop_bad_checksum, "dropped: bad checksum")                                                  \
     X(drop_unknown_type, "ignored: type we do not handle")                                         \
@@ -228,8 +236,8 @@ void tapir_rx_drop(struct tapir_stack *st);
     X(rack_recoveries, "recoveries begun by RACK's time-based loss detection")                     \
     X(tlp_probes, "tail loss probes sent (RFC 8985)")                                              \
     X(tlp_repairs, "tail losses repaired by a probe")                                              \
-    X(spurious_undos, "cwnd reductions undone: every retransmission was a duplicate (D-SACK)")   \
-    X(reordering_seen, "connections that saw reordering (RACK then waits, RFC 8985)")             \
+    X(spurious_undos, "cwnd reductions undone: every retransmission was a duplicate (D-SACK)")     \
+    X(reordering_seen, "connections that saw reordering (RACK then waits, RFC 8985)")              \
     X(dsack_sent, "D-SACK blocks sent (RFC 2883)")                                                 \
     X(sack_blocks_invalid, "SACK blocks ignored: outside what was sent")                           \
     X(dsack_received, "D-SACK blocks received (a duplicate arrived)")                              \
@@ -244,12 +252,12 @@ void tapir_rx_drop(struct tapir_stack *st);
     X(rx_syn_in_window, "SYNs in a synchronized state (RFC 5961 §4)")                              \
     X(challenge_acks, "challenge ACKs sent (RFC 5961)")                                            \
     X(challenge_acks_limited, "challenge ACKs not sent: rate limit")                               \
-    X(oow_acks_limited, "ACKs for unacceptable empty segments not sent: rate limit")              \
-    X(rst_ignored_time_wait, "resets ignored in TIME_WAIT (RFC 1337)")                            \
+    X(oow_acks_limited, "ACKs for unacceptable empty segments not sent: rate limit")               \
+    X(rst_ignored_time_wait, "resets ignored in TIME_WAIT (RFC 1337)")                             \
     X(time_wait_reopened, "TIME_WAIT connections reopened by a new SYN")                           \
     X(listen_overflows, "SYNs dropped: listen queue full")                                         \
     X(syncookies_sent, "SYN cookies sent (the SYN queue was full)")                                \
-    X(syncookies_validated, "SYN cookies validated: connections opened from them")                \
+    X(syncookies_validated, "SYN cookies validated: connections opened from them")                 \
     X(syncookies_failed, "ACKs to a listener with no valid cookie (reset)")                        \
     X(icmp_aborts, "connections aborted by an ICMP error while opening")                           \
     X(icmp_ignored, "ICMP errors ignored: no such connection or sequence number")                  \
@@ -265,13 +273,18 @@ void tapir_rx_drop(struct tapir_stack *st);
     X(drop_bad_ack, "dropped: acknowledges what was never sent (RFC 5961 §5)")                     \
     X(drop_rcvbuf, "dropped: receive buffer full")                                                 \
     X(drop_ooo_full, "dropped: too many out-of-order ranges")                                      \
+    X(drop_nomem, "dropped: no memory to hold the data (memory budget)")                           \
+    X(rings_trimmed, "empty buffers given back under memory pressure")                             \
     X(drop_after_fin, "dropped: data after the peer's FIN")                                        \
     X(closed_with_unread, "connections reset: closed with unread data (RFC 1122 §4.2.2.13)")
 
 #define TAPIR_MEM_STATS(X)                                                                         \
     X(allocs, "allocations made (pools grow, then stop)")                                          \
     X(alloc_bytes, "bytes allocated")                                                              \
-    X(alloc_failed, "allocations refused")                                                         \
+    X(alloc_failed, "allocations failed: libc out of memory")                                      \
+    X(budget_refused, "allocations refused: over the memory budget")                               \
+    X(in_use_bytes, "bytes in use now (of the memory budget)")                                     \
+    X(in_use_max_bytes, "bytes in use at most")                                                    \
     X(pkb_exhausted, "packet buffer requests refused: pool empty")                                 \
     X(pkb_in_use, "packet buffers in use now")                                                     \
     X(pkb_in_use_max, "packet buffers in use at most")
