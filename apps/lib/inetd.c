@@ -25,6 +25,7 @@
 #define HTTP_WWW_PREFIX "/www"
 #define CONN_JOBS_MAX 16u          /* threads of the blocking service at once */
 #define CONN_JOB_TIMEOUT_S 60      /* a blocked send or recv there gives up after this */
+#define MEM_RETRY_MS 10            /* a send refused for memory is tried again this soon */
 
 enum service { SVC_ECHO, SVC_DISCARD, SVC_DAYTIME, SVC_CHARGEN, SVC_COUNT };
 
@@ -36,6 +37,8 @@ struct conn {
     uint32_t pend_off, pend_len; /* echo: bytes received and not yet sent back */
     uint8_t *pend;               /* echo: those bytes, held only while the client is slow */
     uint64_t chargen_pos;        /* chargen: position in the endless pattern */
+    bool mem_wait;               /* a send found the stack out of memory (ENOBUFS): nothing
+                                  * to poll for, so it is tried again on a short timer */
 };
 
 /* A connection of the blocking service, served on a thread of its own. */
@@ -252,6 +255,16 @@ static void chargen_build(uint8_t *buf)
 
 #define CHARGEN_BURST 64 /* sends per wake-up before the client gets a look in */
 
+/* After a failed send: true if the connection lives on. EAGAIN waits for POLLOUT; ENOBUFS
+ * (the stack's memory budget is spent, and this connection has nothing in flight whose
+ * acknowledgment would make room) waits for memory, tried again on a timer. */
+static bool send_may_retry(struct conn *c)
+{
+    if (errno == ENOBUFS)
+        c->mem_wait = true;
+    return errno == EAGAIN || errno == ENOBUFS;
+}
+
 /* chargen: sends while there is room, straight from the prebuilt pattern; anything the
  * client sends is read and ignored. */
 static bool chargen_serve(struct inetd *d, struct conn *c)
@@ -266,7 +279,7 @@ static bool chargen_serve(struct inetd *d, struct conn *c)
     for (int burst = 0; burst < CHARGEN_BURST; burst++) {
         const uint8_t *from = d->chargen_buf + c->chargen_pos % CHARGEN_PERIOD;
         if ((n = tapir_send(c->fd, from, ECHO_BUF_BYTES, 0)) <= 0)
-            return errno == EAGAIN;
+            return send_may_retry(c);
         c->chargen_pos += (uint64_t)n;
     }
     return true;
@@ -296,7 +309,7 @@ static bool conn_serve(struct inetd *d, struct conn *c, short revents)
         if (c->pend_len) { /* echo: give back what is pending before reading more */
             ssize_t w = tapir_send(c->fd, c->pend + c->pend_off, c->pend_len, 0);
             if (w < 0)
-                return errno == EAGAIN;
+                return send_may_retry(c);
             c->pend_off += (uint32_t)w;
             c->pend_len -= (uint32_t)w;
             if (c->pend_len)
@@ -312,7 +325,7 @@ static bool conn_serve(struct inetd *d, struct conn *c, short revents)
         if (c->svc != SVC_ECHO)
             continue; /* discard */
         ssize_t w = tapir_send(c->fd, d->scratch, (size_t)n, 0);
-        if (w < 0 && errno != EAGAIN)
+        if (w < 0 && !send_may_retry(c))
             return false;
         if (w < n && !echo_hold(c, d->scratch + (w > 0 ? w : 0), (size_t)(n - (w > 0 ? w : 0))))
             return false;
@@ -424,11 +437,15 @@ int inetd_serve(struct inetd *d, int extra_fd, int timeout_ms)
     f[n++] = (struct pollfd){.fd = d->udp_echo, .events = POLLIN};
     f[n++] = (struct pollfd){.fd = d->udp_discard, .events = POLLIN};
     unsigned first_conn = n;
+    bool mem_wait = false;
     for (unsigned i = 0; i < d->nconns; i++) {
         const struct conn *c = d->conns[i];
         short ev = c->svc == SVC_CHARGEN ? (POLLIN | POLLOUT) : c->pend_len ? POLLOUT : POLLIN;
-        f[n++] = (struct pollfd){.fd = c->fd, .events = ev};
+        mem_wait |= c->mem_wait;
+        f[n++] = (struct pollfd){.fd = c->fd, .events = c->mem_wait ? 0 : ev};
     }
+    if (mem_wait)
+        timeout_ms = sooner(timeout_ms, MEM_RETRY_MS);
     unsigned conn_l = n, http_first = n + 1;
     /* The blocking service's listener while a thread is free: the rest wait in its backlog. */
     f[n++] = (struct pollfd){.fd = d->conn_listener >= 0 && jobs_reap(d) ? d->conn_listener : -1,
@@ -442,9 +459,16 @@ int inetd_serve(struct inetd *d, int extra_fd, int timeout_ms)
         return -1;
     /* Connections first (from the last, so closing one moves only served ones), then new
      * ones: accept_all appends to the table. */
-    for (unsigned i = d->nconns; i-- > 0;)
-        if (f[first_conn + i].revents && !conn_serve(d, d->conns[i], f[first_conn + i].revents))
+    for (unsigned i = d->nconns; i-- > 0;) {
+        struct conn *c = d->conns[i];
+        short rev = f[first_conn + i].revents;
+        if (c->mem_wait && !(rev & (POLLERR | POLLNVAL))) {
+            c->mem_wait = false; /* its turn again: the timer ran, or something else woke us */
+            rev |= POLLOUT;
+        }
+        if (rev && !conn_serve(d, c, rev))
             conn_close(d, i);
+    }
     for (int s = 0; s < SVC_COUNT; s++)
         if (f[s].revents & POLLIN)
             accept_all(d, (enum service)s);
