@@ -35,6 +35,7 @@ struct tapir_stack {
     struct udp_table udp;
     struct tcp_table tcp;
     int pcap_started;
+    bool rx_batch; /* between tapir_rx_batch_begin and tapir_flush: ACKs may wait for the end */
 };
 
 /* Every allocation of the stack goes through these, so mem.allocs shows the pools settling

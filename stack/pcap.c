@@ -50,6 +50,8 @@ void pcap_record(struct tapir_stack *st, const uint8_t *frame, size_t len_bytes)
 
 void tapir_flush(struct tapir_stack *st)
 {
+    st->rx_batch = false;
+    tcp_send_held_acks(st);
     if (st->cfg.pcap_out)
         fflush(st->cfg.pcap_out);
     if (st->cfg.trace_out)

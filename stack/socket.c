@@ -40,6 +40,7 @@
 
 struct poll_waiter {
     int efd;
+    bool rung; /* the eventfd was written for this socket: once wakes the poller */
     struct poll_waiter *prev, *next;
 };
 
@@ -203,6 +204,7 @@ static void *host_main(void *arg)
         }
         now = monotonic_us();
         bool rx_due = h->link.next_rx_us && h->link.next_rx_us(h->link.rx_ctx) <= now;
+        tapir_rx_batch_begin(h->st);
         if (((n > 0 && (pfd[0].revents & POLLIN)) || rx_due) &&
             h->link.receive(h->link.rx_ctx, h->st, now) > 0)
             h->last_rx_us = now;
@@ -442,6 +444,9 @@ static void sock_wakeup(void *ctx)
     struct shim_sock *s = ctx;
     pthread_cond_broadcast(&s->cond);
     for (struct poll_waiter *w = s->waiters; w; w = w->next) {
+        if (w->rung)
+            continue; /* a burst of segments wakes the poller once, not once each */
+        w->rung = true;
         uint64_t one = 1;
         ssize_t n = write(w->efd, &one, sizeof(one));
         (void)n;
@@ -1114,6 +1119,7 @@ static short poll_revents(struct shim_sock *s, short events)
 
 static void waiter_link(struct shim_sock *s, struct poll_waiter *w)
 {
+    w->rung = false;
     w->prev = NULL;
     w->next = s->waiters;
     if (s->waiters)

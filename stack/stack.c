@@ -169,6 +169,8 @@ void tapir_stack_free(struct tapir_stack *st)
     free(st);
 }
 
+void tapir_rx_batch_begin(struct tapir_stack *st) { st->rx_batch = true; }
+
 void tapir_start(struct tapir_stack *st, uint64_t now_us)
 {
     st->now_us = now_us;

@@ -305,9 +305,35 @@ void tcp_conn_init(struct tapir_stack *st, struct tcp_conn *c)
     timer_init(&c->rack_timer, tcp_rack_timer_fire);
 }
 
+/* Takes c off the list of ACKs held for the burst's end. */
+static void tcp_unhold_ack(struct tcp_conn *c)
+{
+    struct tcp_conn **pp = &c->st->tcp.ack_held;
+    while (*pp && *pp != c)
+        pp = &(*pp)->ack_held_next;
+    if (*pp)
+        *pp = c->ack_held_next;
+    c->ack_held = false;
+}
+
+void tcp_send_held_acks(struct tapir_stack *st)
+{
+    struct tcp_conn *c;
+    while ((c = st->tcp.ack_held) != NULL) {
+        st->tcp.ack_held = c->ack_held_next;
+        c->ack_held = false;
+        if (c->rcv_nxt != c->last_ack_sent) { /* not yet carried by data or another ACK */
+            c->ack_now = true;
+            tcp_output(c);
+        }
+    }
+}
+
 void tcp_conn_free(struct tcp_conn *c)
 {
     struct tapir_stack *st = c->st;
+    if (c->ack_held)
+        tcp_unhold_ack(c);
     tcp_stop_timers(c);
     tcp_hash_remove(c);
     ring_release(st, &c->sndq);

@@ -255,6 +255,8 @@ struct tcp_conn {
 
     /* Delayed ACKs and keepalive. */
     uint32_t rcv_seg_max_bytes;   /* the largest segment the peer has sent: its "full size" */
+    struct tcp_conn *ack_held_next; /* on tcp.ack_held: an ACK owed at the end of the burst */
+    bool ack_held;
     bool quickack;                /* TCP_QUICKACK: every segment acknowledged at once */
     bool keepalive_on;
     uint64_t keep_idle_us, keep_intvl_us;
@@ -294,10 +296,19 @@ struct tcp_table {
     unsigned orphan_count;        /* of them, orphans (cfg.tcp_max_orphans) */
     uint64_t challenge_window_us; /* RFC 5961 §7: challenge ACKs this second */
     unsigned challenge_count;
+    struct tcp_conn *ack_held;    /* connections owed an ACK when the receive burst ends */
 };
+
+/* In a receive burst (tapir_rx_batch_begin), in-order data is acknowledged when the burst
+ * ends, or once this many full segments wait: a stretch ACK, as Linux sends for what GRO
+ * merged (RFC 5681 §4.2's "every second segment" is a SHOULD; over a TAP each ACK is a
+ * system call, and the kernel's own TCP counts bytes acknowledged, not ACKs). */
+#define TCP_BATCH_ACK_SEGS 16u
 
 void tcp_init(struct tapir_stack *st);
 void tcp_free(struct tapir_stack *st);
+/* The receive burst is over: the ACKs it held go out. */
+void tcp_send_held_acks(struct tapir_stack *st);
 void tcp_input(struct tapir_stack *st, struct pkb *p, const struct ip_in *ip);
 
 const char *tcp_state_name(enum tcp_state state);

@@ -407,13 +407,30 @@ bool tcp_delack_ok(const struct tcp_conn *c, bool filled_hole)
     return c->rcv_nxt - c->last_ack_sent < 2u * c->rcv_seg_max_bytes;
 }
 
+/* In a receive burst, an ACK that "every second segment" asks for now may wait for the
+ * burst's end (TCP_BATCH_ACK_SEGS). Not a hole filled or left, nor TCP_QUICKACK. */
+static bool tcp_ack_may_wait_for_burst(struct tcp_conn *c, bool filled_hole)
+{
+    if (!c->st->rx_batch || c->quickack || filled_hole || c->ooo_count)
+        return false;
+    if (c->rcv_nxt - c->last_ack_sent >= TCP_BATCH_ACK_SEGS * c->rcv_seg_max_bytes)
+        return false;
+    if (!c->ack_held) {
+        c->ack_held = true;
+        c->ack_held_next = c->st->tcp.ack_held;
+        c->st->tcp.ack_held = c;
+    }
+    return true;
+}
+
 /* In-order data arrived: acknowledge now, or within the delayed-ACK time. */
 static void tcp_ack_decision(struct tcp_conn *c, uint32_t len, bool filled_hole)
 {
     if (len > c->rcv_seg_max_bytes)
         c->rcv_seg_max_bytes = len > c->rcv_mss ? c->rcv_mss : len; /* the peer's segment size */
     if (!tcp_delack_ok(c, filled_hole)) {
-        c->ack_now = true;
+        if (!tcp_ack_may_wait_for_burst(c, filled_hole))
+            c->ack_now = true;
         return;
     }
     if (!timer_armed(&c->delack))

@@ -351,7 +351,12 @@ void tapir_conns_print(const struct tapir_stack *st, FILE *out);
 /* Parses "eth,arp,ip,icmp" (or "all") into trace bits. Returns 0, or -EINVAL naming nothing. */
 int tapir_trace_parse(const char *list, unsigned *mask);
 
-/* Flushes the pcap and trace streams (the stack buffers them). */
+/* A driver that reads frames in bursts may call this before one; tapir_flush ends it. In a
+ * burst, TCP acknowledges in-order data at the burst's end (or every TCP_BATCH_ACK_SEGS full
+ * segments) rather than every second segment: over a TAP, fewer ACKs are fewer writes. */
+void tapir_rx_batch_begin(struct tapir_stack *st);
+/* Ends a receive burst (its held ACKs go out) and flushes the pcap and trace streams (the
+ * stack buffers them). */
 void tapir_flush(struct tapir_stack *st);
 
 #ifdef __cplusplus
