@@ -12,7 +12,8 @@
  *                peer's ISN and the counter, so it cannot be forged or replayed elsewhere
  * Window scaling and SACK-permitted, which a plain cookie would forget, ride in the low five
  * bits of our timestamp when the peer sent timestamps (as Linux does): the ACK echoes them.
- * Without timestamps, the connection goes without window scaling and SACK. */
+ * Without timestamps, the connection goes without window scaling and SACK, and the SYN,ACK
+ * offers neither. */
 #include "core.h"
 #include "tcp.h"
 
@@ -67,6 +68,13 @@ void tcp_syncookie_syn(struct tcp_conn *l, const struct tcp_seg *seg)
     }
     tcp_child_setup(c, l, seg);
     tcp_negotiate(c, seg);
+    if (!c->ts_ok) {
+        /* Nothing will bring window scaling and SACK-permitted back to cookie_options, which
+         * then turns them off: so the SYN,ACK must not offer them either (Linux clears them
+         * too), or the peer would scale both windows while we scale neither. */
+        c->ws_ok = c->sack_ok = false;
+        c->snd_wscale = c->rcv_wscale = 0;
+    }
     c->snd_mss = tcp_peer_mss(c, seg);
     c->irs = seg->seq;
     c->rcv_nxt = c->rcv_adv = seg->seq + 1;

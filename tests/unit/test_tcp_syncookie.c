@@ -110,6 +110,34 @@ static void test_cookie_keeps_window_scale_and_sack_through_the_timestamp(void *
     conv_close(&cv);
 }
 
+/* Without timestamps nothing can carry window scale and SACK-permitted to the ACK, so the
+ * cookie's SYN,ACK must not offer them (as Linux's does not): had it offered window scaling,
+ * the peer would scale its window and read ours scaled while we do neither, and its window of
+ * 64 KiB would look like 63 bytes to us. The window the ACK brings is taken as it is. */
+static void test_cookie_without_timestamps_offers_no_window_scale_or_sack(void **state)
+{
+    struct fixture *f = *state;
+    struct tapir_sock *l = flooded_listener(f);
+    /* After the MSS: NOP, NOP, SACK-permitted, NOP, window scale 9; no timestamps. */
+    const uint8_t opts[] = {1, 1, 4, 2, 1, 3, 3, 9};
+    struct tc_opts o;
+    struct conv cv = cookie_syn(f, l, opts, sizeof(opts), 1460, &o);
+    assert_false(o.ts);
+    assert_int_equal(o.wscale, -1);
+    assert_false(o.sack_permitted);
+    assert_int_equal(o.mss, 1460);
+    fx_advance(f, 5000);
+    cv.pwnd = 1000;
+    complete_passive_open(&cv);
+    struct tcp_conn *c = conn_of(&cv);
+    assert_false(c->ws_ok);
+    assert_false(c->sack_ok);
+    assert_int_equal(c->snd_wscale, 0);
+    assert_int_equal(c->rcv_wscale, 0);
+    assert_int_equal(c->snd_wnd, 1000); /* the peer's window field, unscaled */
+    conv_close(&cv);
+}
+
 /* An ACK to the listener that carries no cookie of ours (or one too old) is reset. */
 static void test_forged_or_stale_cookie_is_reset(void **state)
 {
@@ -155,6 +183,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         TCP_TEST(test_full_syn_queue_answers_with_a_cookie_that_opens_the_connection),
         TCP_TEST(test_cookie_keeps_window_scale_and_sack_through_the_timestamp),
+        TCP_TEST(test_cookie_without_timestamps_offers_no_window_scale_or_sack),
         TCP_TEST(test_forged_or_stale_cookie_is_reset),
         TCP_TEST(test_without_cookies_a_full_syn_queue_drops),
     };
