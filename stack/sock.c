@@ -218,6 +218,13 @@ int sock_autobind(struct tapir_sock *s)
     return s->local_port ? 0 : sock_bind_port(s, 0, 0);
 }
 
+int sock_autobind_again(struct tapir_sock *s)
+{
+    port_unlink(sock_ports(s), s);
+    s->local_port = 0;
+    return sock_bind_port(s, 0, 0);
+}
+
 /* connect(AF_UNSPEC) dissolves the association, and, as Linux's __udp_disconnect, gives back
  * the address and the port that connect or a first send chose rather than bind. */
 static void sock_disconnect(struct tapir_sock *s)

@@ -19,6 +19,8 @@ void sock_set_error(struct tapir_sock *s, int err);
 int sock_alloc(struct tapir_stack *st, int type, int protocol, struct tapir_sock **out);
 void sock_wake(struct tapir_sock *s);
 int sock_autobind(struct tapir_sock *s);
+/* Gives back the ephemeral port autobind chose and chooses another. */
+int sock_autobind_again(struct tapir_sock *s);
 int sock_take_error(struct tapir_sock *s);
 void sock_fill(struct sockaddr_in *sa, uint32_t addr, uint16_t port);
 /* getsockopt's copy: at most *len bytes of v, and *len set to what was copied. */

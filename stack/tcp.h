@@ -305,6 +305,9 @@ struct tcp_table {
  * system call, and the kernel's own TCP counts bytes acknowledged, not ACKs). */
 #define TCP_BATCH_ACK_SEGS 16u
 
+/* connect with an ephemeral port whose 4-tuple is still in use tries this many others. */
+#define TCP_CONNECT_PORT_TRIES 64u
+
 void tcp_init(struct tapir_stack *st);
 void tcp_free(struct tapir_stack *st);
 /* The receive burst is over: the ACKs it held go out. */

@@ -518,6 +518,8 @@ static void tcp_trace_window(struct tcp_conn *c, uint32_t wnd)
                 c->remote_port, c->snd_wnd, wnd);
 }
 
+static void tcp_ts_recent_update(struct tcp_conn *c, const struct tcp_seg *seg);
+
 /* Fifth: the ACK field, in the states where our SYN has been acknowledged. */
 static bool tcp_process_ack(struct tcp_conn *c, const struct tcp_seg *seg)
 {
@@ -529,6 +531,7 @@ static bool tcp_process_ack(struct tcp_conn *c, const struct tcp_seg *seg)
         tcp_challenge_ack(c);
         return false;
     }
+    tcp_ts_recent_update(c, seg); /* only a segment that passed every check (Linux's tcp_ack) */
     uint32_t wnd = tcp_seg_wnd(c, seg);
     bool sack_news = c->sack_ok && seg->sack_count && tcp_sack_update(c, seg);
     bool advanced = seq_gt(seg->ack, c->snd_una);
@@ -781,7 +784,6 @@ void tcp_established_input(struct tcp_conn *c, struct tcp_seg *seg)
             tcp_send_ack(c);
         return;
     }
-    tcp_ts_recent_update(c, seg);
     c->last_rx_us = st->now_us; /* the peer is alive: keepalive starts counting again */
     c->keep_probes = 0;
     c->segs_in++;

@@ -172,8 +172,16 @@ int tcp_sock_connect(struct tapir_sock *s, const struct sockaddr_in *sa)
         return rc;
     if (!s->local_addr)
         s->local_addr = st->ip_addr;
-    if (tcp_lookup(st, s->local_addr, s->local_port, addr, port))
-        return -EADDRNOTAVAIL; /* that 4-tuple is still in use (TIME_WAIT) */
+    /* That 4-tuple may still be in use (TIME_WAIT): with a port of our choosing, choose
+     * another, as Linux's __inet_hash_connect moves on; a bound port is the caller's. */
+    for (unsigned tries = 0; tcp_lookup(st, s->local_addr, s->local_port, addr, port); tries++) {
+        if (s->port_bound || tries == TCP_CONNECT_PORT_TRIES)
+            return -EADDRNOTAVAIL;
+        if ((rc = sock_autobind_again(s)) < 0)
+            return rc;
+        if (!s->local_addr)
+            s->local_addr = st->ip_addr;
+    }
     tcp_reset_for_open(c);
     tcp_sock_buffers(s);
     c->local_addr = s->local_addr;
