@@ -174,6 +174,20 @@ static bool frag_merge(struct ipfrag_slot *s, const uint8_t *data, uint32_t off,
 }
 
 /* The datagram is whole: give it a plain 20-byte header and hand it up as if unfragmented. */
+/* A reassembled datagram that fits in a frame-sized buffer moves into one: a socket queue
+ * is charged by buffer, and the 64 KiB buffers are reassembly's, not a slow reader's. */
+static struct pkb *frag_shrink(struct tapir_stack *st, struct pkb *p)
+{
+    if (p->len + PKB_HEADROOM > st->pkb_small.cap_bytes)
+        return p;
+    struct pkb *q = pkb_alloc(st, PKB_SMALL);
+    if (!q)
+        return p; /* keep the large one: the datagram is not lost for want of a copy */
+    memcpy(pkb_put(q, p->len), p->data, p->len);
+    pkb_free(st, p);
+    return q;
+}
+
 static void frag_complete(struct tapir_stack *st, struct ipfrag_slot *s)
 {
     struct pkb *p = s->buf;
@@ -183,6 +197,7 @@ static void frag_complete(struct tapir_stack *st, struct ipfrag_slot *s)
     struct ip_out out = {.src = s->src, .dst = s->dst, .proto = s->proto, .ttl = first[8],
                          .tos = first[1]};
     ipv4_build_header(p->data, &out, (uint16_t)p->len, s->id, 0);
+    p = frag_shrink(st, p);
     struct ip_in ip = {
         .src = s->src, .dst = s->dst, .id = s->id, .total_len = (uint16_t)p->len,
         .hdr_len = IPV4_HDR_MIN, .proto = s->proto, .ttl = first[8], .tos = first[1],

@@ -3,6 +3,10 @@
  * duplicates, overlaps, bad lengths, the 65535 limit, timeouts, eviction, MTU and DF on output. */
 #include "fixture.h"
 
+#include <sys/socket.h>
+
+#include "tapir/sock.h"
+
 #include "core.h"
 #include "ipv4.h"
 
@@ -486,6 +490,40 @@ static void test_no_large_buffer_drops_fragment_and_counts(void **state)
     expect_echo_reply(f, len, 1500);
 }
 
+/* A reassembled datagram that fits in a frame-sized buffer is moved into one: with a single
+ * large buffer, ten fragmented 1000-byte UDP datagrams are all queued on a socket nobody
+ * reads yet (each held in a large buffer, the second would have found none). */
+static void test_small_reassembled_datagrams_leave_the_large_buffers(void **state)
+{
+    struct fixture *f = *state;
+    struct tapir_config cfg;
+    fx_config(&cfg);
+    cfg.pkb_large_frames = 1;
+    fx_restart(f, &cfg);
+    fx_learn_gateway(f);
+    struct tapir_sock *s;
+    assert_int_equal(tapir_sock_open(f->st, SOCK_DGRAM, IPPROTO_UDP, &s), 0);
+    struct sockaddr_in me = {.sin_family = AF_INET, .sin_port = htons(5000)};
+    assert_int_equal(tapir_sock_bind(s, &me), 0);
+    uint8_t data[1000], udp[1008];
+    fx_pattern(data, sizeof(data), 4);
+    size_t len = fx_udp_build(udp, FX_GW_IP, FX_OUR_IP, 4000, 5000, data, sizeof(data), -1);
+    struct fx_ip ip = fx_ip_default();
+    ip.proto = IPPROTO_UDP;
+    for (unsigned i = 0; i < 10; i++) {
+        ip.id = (uint16_t)(100 + i);
+        inject_frags(f, &ip, udp, len, 512, NULL);
+    }
+    assert_int_equal(fx_stats(f)->ip.frag_reassembled, 10);
+    assert_int_equal(fx_stats(f)->ip.frag_drop_no_buffer, 0);
+    uint8_t got[2000];
+    for (unsigned i = 0; i < 10; i++) {
+        assert_int_equal(tapir_sock_recvfrom(s, got, sizeof(got), 0, NULL, NULL), 1000);
+        assert_memory_equal(got, data, 1000);
+    }
+    tapir_sock_close(s);
+}
+
 static void test_maximum_65507_byte_ping_works(void **state)
 {
     struct fixture *f = *state;
@@ -616,6 +654,7 @@ int main(void)
                                         setup_learned, fx_teardown),
         FX_TEST(test_too_many_datagrams_evict_the_oldest),
         FX_TEST(test_no_large_buffer_drops_fragment_and_counts),
+        FX_TEST(test_small_reassembled_datagrams_leave_the_large_buffers),
         cmocka_unit_test_setup_teardown(test_maximum_65507_byte_ping_works, setup_learned,
                                         fx_teardown),
         FX_TEST(test_output_fragments_respect_small_mtu),
