@@ -29,9 +29,10 @@ BENCHES    := $(patsubst tests/bench/%.c,$(BUILD)/bench/%,$(BENCH_SRC))
 # The raw TAP references and host-side tools of scripts/bench: each its own small program,
 # none linked with tapir (tests/bench/tapbench.c is all they share).
 BENCH_TOOLS := $(patsubst %,$(BUILD)/bench/%,tap_floor tap_ingress tap_egress udp_blast tcp_stream)
-# Host-side load for the connection benchmarks (items 5 and 6) and the kernel's echo for the
-# reference: plain Linux sockets, each one file.
-BENCH_HOST := $(patsubst %,$(BUILD)/bench/%,conn_rate hold_conns kecho)
+# Host-side load for the request/response, UDP echo and connection benchmarks (items 2, 4, 5
+# and 6) and the kernel's services (echo, discard, chargen) for the Linux reference: plain
+# Linux sockets, each one file.
+BENCH_HOST := $(patsubst %,$(BUILD)/bench/%,conn_rate hold_conns kecho tcp_rr udp_rr)
 
 FUZZ_SECONDS ?= 60
 FUZZ_CC      ?= clang

@@ -1,17 +1,17 @@
 /* SPDX-License-Identifier: MIT */
-/* hostload.h: what the host-side load programs (conn_rate.c, hold_conns.c) share: a stop flag
- * for SIGINT/SIGTERM, a monotonic clock in microseconds, and a log-scale latency histogram
- * (16 steps per octave, within 6%) with percentiles. Each program is one file, so these are
- * static inline here rather than a library. */
+/* hostload.h: what the host-side load programs (conn_rate.c, hold_conns.c, tcp_rr.c,
+ * udp_rr.c) share: a stop flag for SIGINT/SIGTERM, a monotonic clock, a log-scale latency
+ * histogram (16 steps per octave, within 6%) with percentiles, and source address lists. Each
+ * program is one file, so these are static inline here rather than a library. */
 #ifndef TAPIR_BENCH_HOSTLOAD_H
 #define TAPIR_BENCH_HOSTLOAD_H
 
 #include <arpa/inet.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <stdint.h>
 #include <time.h>
 
 #define HIST_BUCKETS (64 * 16)
@@ -23,11 +23,28 @@ static inline void on_signal(int sig)
     stop = 1;
 }
 
-static inline uint64_t mono_us(void)
+static inline uint64_t mono_ns(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static inline uint64_t mono_us(void)
+{
+    return mono_ns() / 1000u;
+}
+
+/* SIGINT and SIGTERM set stop, without SA_RESTART: a blocked call returns EINTR and the loop
+ * looks at the flag (signal() would restart it). */
+static inline void on_signals(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
 }
 
 /* ---- The latency histogram ----------------------------------------------------------------- */
