@@ -1142,14 +1142,26 @@ enum poll_waiters { WAITERS_KEEP, WAITERS_ADD, WAITERS_REMOVE };
 
 /* Fills revents of the tapir entries; with WAITERS_ADD also registers the call's eventfd on
  * each socket under the same lock, so no wakeup between the check and the sleep is lost. */
+#define POLL_SCAN_RUN 64u
+
 static int poll_scan(struct poll_call *pc, enum poll_waiters mode)
 {
     int ready = 0;
+    /* A run of sockets of one host takes its lock once (up to POLL_SCAN_RUN of them, so a
+     * poll of thousands does not keep the host thread waiting long). */
+    struct tapir_host *locked = NULL;
+    unsigned run = 0;
     for (nfds_t i = 0; i < pc->nfds; i++) {
         struct shim_sock *s = pc->socks[i];
         if (!s)
             continue;
-        pthread_mutex_lock(&s->host->lock);
+        if (s->host != locked || ++run == POLL_SCAN_RUN) {
+            if (locked)
+                pthread_mutex_unlock(&locked->lock);
+            locked = s->host;
+            run = 0;
+            pthread_mutex_lock(&locked->lock);
+        }
         pc->fds[i].revents = poll_revents(s, pc->fds[i].events);
         if (mode == WAITERS_ADD) {
             pc->waiters[i].efd = pc->efd;
@@ -1157,9 +1169,10 @@ static int poll_scan(struct poll_call *pc, enum poll_waiters mode)
         } else if (mode == WAITERS_REMOVE) {
             waiter_unlink(s, &pc->waiters[i]);
         }
-        pthread_mutex_unlock(&s->host->lock);
         ready += pc->fds[i].revents != 0;
     }
+    if (locked)
+        pthread_mutex_unlock(&locked->lock);
     return ready;
 }
 
