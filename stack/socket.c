@@ -1144,6 +1144,32 @@ enum poll_waiters { WAITERS_KEEP, WAITERS_ADD, WAITERS_REMOVE };
  * each socket under the same lock, so no wakeup between the check and the sleep is lost. */
 #define POLL_SCAN_RUN 64u
 
+/* Each thread keeps one eventfd for the poll calls it sleeps in, made on its first and closed
+ * when the thread ends: a poll that sleeps costs no eventfd2 and close. A write that comes
+ * after its poll returned only wakes the next one early, and that one looks and sleeps again.
+ * (The key holds fd + 1, since a thread's value starts as NULL.) */
+static pthread_key_t poll_efd_key;
+static pthread_once_t poll_efd_once = PTHREAD_ONCE_INIT;
+
+static void poll_efd_close(void *v) { close((int)((intptr_t)v - 1)); }
+static void poll_efd_key_make(void) { (void)pthread_key_create(&poll_efd_key, poll_efd_close); }
+
+static int poll_thread_efd(void)
+{
+    pthread_once(&poll_efd_once, poll_efd_key_make);
+    intptr_t v = (intptr_t)pthread_getspecific(poll_efd_key);
+    if (v)
+        return (int)(v - 1);
+    int fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (fd < 0)
+        return -errno;
+    if (pthread_setspecific(poll_efd_key, (void *)(intptr_t)(fd + 1)) != 0) {
+        close(fd);
+        return -ENOMEM;
+    }
+    return fd;
+}
+
 static int poll_scan(struct poll_call *pc, enum poll_waiters mode)
 {
     int ready = 0;
@@ -1224,8 +1250,8 @@ static int poll_wait(struct poll_call *pc, int timeout_ms, int bad)
             return k;
         if (ready + k + bad > 0 || poll_remaining_ms(deadline) == 0)
             return ready + k + bad;
-        if (pc->efd < 0 && (pc->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) < 0)
-            return -errno;
+        if (pc->efd < 0 && (pc->efd = poll_thread_efd()) < 0)
+            return pc->efd;
         pc->kfds[pc->nfds] = (struct pollfd){.fd = pc->efd, .events = POLLIN};
         ready = poll_scan(pc, WAITERS_ADD);
         if (ready == 0)
@@ -1242,7 +1268,7 @@ int tapir_poll(struct pollfd *fds, nfds_t nfds, int timeout_ms)
 {
     if (nfds && !fds)
         return fail(-EFAULT);
-    if (nfds > fd_limit() + (nfds_t)1024)
+    if (nfds > 1024 && nfds > fd_limit() + (nfds_t)1024) /* no getrlimit for a small poll */
         return fail(-EINVAL);
     struct shim_sock *socks_stack[POLL_STACK_FDS];
     struct poll_waiter waiters_stack[POLL_STACK_FDS];
@@ -1293,8 +1319,6 @@ int tapir_poll(struct pollfd *fds, nfds_t nfds, int timeout_ms)
         sock_unref_locked(s);
     }
     pthread_mutex_unlock(&fdt.lock);
-    if (pc.efd >= 0)
-        close(pc.efd);
     free(heap);
     return rc < 0 ? fail(rc) : rc;
 }
