@@ -480,6 +480,19 @@ static void test_administratively_prohibited_is_ehostunreach(void **state)
     tapir_sock_close(s);
 }
 
+/* Sends an echo request on s (connected to the gateway) and copies what an ICMP error about
+ * it quotes (its IP header and first 8 bytes) into quote; returns the quote's length. */
+static size_t request_quote(struct fixture *f, struct tapir_sock *s, uint8_t quote[64])
+{
+    uint8_t msg[16];
+    size_t n = echo_request(msg, 1, "12345678", 8);
+    assert_int_equal(tapir_sock_sendto(s, msg, n, 0, NULL), (ssize_t)n);
+    struct fx_ip_view ip;
+    fx_as_icmp(fx_expect_one(f), &ip);
+    memcpy(quote, ip.hdr, ip.hdr_len + 8);
+    return ip.hdr_len + 8;
+}
+
 /* Errors acted on share the rate limit of errors sent (cfg.icmp_err_burst, then
  * icmp_err_per_s): a flood of them, forged or not, costs the socket a bounded number of
  * wake-ups, and the rest are counted. */
@@ -487,22 +500,17 @@ static void test_errors_received_are_rate_limited(void **state)
 {
     struct fixture *f = *state;
     struct tapir_sock *s = ping_connected(f, FX_GW_IP);
-    uint8_t msg[16];
-    size_t n = echo_request(msg, 1, "12345678", 8);
-    assert_int_equal(tapir_sock_sendto(s, msg, n, 0, NULL), (ssize_t)n);
-    struct fx_ip_view ip;
-    fx_as_icmp(fx_expect_one(f), &ip);
     uint8_t quote[64];
-    memcpy(quote, ip.hdr, ip.hdr_len + 8);
+    size_t qlen = request_quote(f, s, quote);
     unsigned burst = f->cfg.icmp_err_burst;
     for (unsigned i = 0; i < burst + 10; i++)
-        fx_inject_icmp(f, FX_GW_IP, fx_gw_mac, 3, 3, 0, quote, ip.hdr_len + 8);
+        fx_inject_icmp(f, FX_GW_IP, fx_gw_mac, 3, 3, 0, quote, qlen);
     assert_int_equal(fx_stats(f)->icmp.rx_ping_errors, burst);
     assert_int_equal(fx_stats(f)->icmp.errors_in_ratelimited, 10);
     assert_int_equal(get_int(s, SO_ERROR), ECONNREFUSED);
     /* A second later the bucket has refilled. */
     fx_advance(f, 1000000);
-    fx_inject_icmp(f, FX_GW_IP, fx_gw_mac, 3, 3, 0, quote, ip.hdr_len + 8);
+    fx_inject_icmp(f, FX_GW_IP, fx_gw_mac, 3, 3, 0, quote, qlen);
     assert_int_equal(fx_stats(f)->icmp.rx_ping_errors, burst + 1);
     assert_int_equal(get_int(s, SO_ERROR), ECONNREFUSED);
     tapir_sock_close(s);

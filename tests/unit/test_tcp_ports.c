@@ -181,20 +181,8 @@ static void test_successive_ports_are_not_sequential(void **state)
 static void connection_into_time_wait(struct fixture *f)
 {
     struct conv cv = conv_new(f, RPORT);
-    struct tapir_sock *s;
-    assert_int_equal(tapir_sock_open(f->st, SOCK_STREAM, 0, &s), 0);
-    struct sockaddr_in to = sin_of(PEER, RPORT);
-    assert_int_equal(tapir_sock_connect(s, &to), -EINPROGRESS);
-    struct fx_tcp_view v = fx_as_tcp(fx_expect_one(f), NULL);
-    cv.s = s;
-    cv.lport = v.sport;
-    cv.iss = v.seq;
-    cv.pack = v.seq + 1;
-    cv.irs = PEER_ISN;
-    seg_in(&cv, FX_TCP_SYN | FX_TCP_ACK, PEER_ISN, cv.iss + 1, 1460, NULL, 0);
-    cv.pseq = PEER_ISN + 1;
-    fx_clear(f);
-    tapir_sock_close(s);
+    active_open(&cv, PEER_ISN);
+    tapir_sock_close(cv.s);
     out_one(&cv); /* our FIN */
     cv.pack = cv.iss + 2;
     peer_send(&cv, FX_TCP_ACK | FX_TCP_FIN, NULL, 0);
