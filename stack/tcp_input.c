@@ -213,6 +213,13 @@ static void tcp_listen_input(struct tapir_stack *st, struct tapir_sock *ls, cons
     }
     if (!(seg->flags & TCP_SYN))
         return; /* fourth: anything else is dropped */
+    if (seg->flags & TCP_FIN) {
+        /* SYN and FIN together open nothing a real client wants: RFC 9293 would keep the FIN
+         * for SYN-RECEIVED, but scanners send it to fingerprint and to slip past filters,
+         * and Linux drops it (tcp_rcv_state_process). So do we, counted. */
+        st->stats.tcp.drop_syn_fin++;
+        return;
+    }
     /* Third: a SYN. (The security check of §3.10.7.2 is skipped: no IP security options.)
      * The accept queue holds at most backlog + 1, as Linux's sk_acceptq_is_full: a SYN
      * beyond it is dropped, and the peer sends it again. The SYN queue is bounded too: when

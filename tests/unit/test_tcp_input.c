@@ -241,6 +241,19 @@ static void test_listen_answers_ack_with_rst_at_seg_ack(void **state)
     tapir_sock_close(l);
 }
 
+/* A SYN with FIN to a listener is dropped, as Linux drops it: no SYN,ACK, no block. */
+static void test_syn_with_fin_to_a_listener_is_dropped(void **state)
+{
+    struct fixture *f = *state;
+    struct conv cv = conv_listen(f, 0);
+    seg_in(&cv, FX_TCP_SYN | FX_TCP_FIN, PEER_ISN, 0, 1460, NULL, 0);
+    fx_expect_none(f);
+    assert_null(conn_of(&cv));
+    assert_int_equal(tcps(f)->drop_syn_fin, 1);
+    syn_to_listener(&cv, PEER_ISN, 1460); /* a plain SYN is answered as ever */
+    tapir_sock_close(cv.l);
+}
+
 /* Our ISN for one 4-tuple at one moment, from a fresh stack seeded with seed. */
 static uint32_t isn_with_seed(struct fixture *f, uint64_t seed)
 {
@@ -735,6 +748,7 @@ int main(void)
         TCP_TEST(test_listen_ignores_rst_and_segments_without_syn_or_ack),
         TCP_TEST(test_listen_answers_ack_with_rst_at_seg_ack),
         TCP_TEST(test_listen_answers_syn_with_syn_ack_mss_and_our_isn),
+        TCP_TEST(test_syn_with_fin_to_a_listener_is_dropped),
         TCP_TEST(test_isn_key_follows_the_seed),
         TCP_TEST(test_mss_option_follows_the_mtu),
         TCP_TEST(test_child_is_accepted_only_after_the_final_ack),

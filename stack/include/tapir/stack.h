@@ -256,6 +256,7 @@ void tapir_rx_drop(struct tapir_stack *st);
     X(rst_ignored_time_wait, "resets ignored in TIME_WAIT (RFC 1337)")                             \
     X(time_wait_reopened, "TIME_WAIT connections reopened by a new SYN")                           \
     X(listen_overflows, "SYNs dropped: listen queue full")                                         \
+    X(drop_syn_fin, "SYNs with FIN to a listener dropped (as Linux)")                              \
     X(syncookies_sent, "SYN cookies sent (the SYN queue was full)")                                \
     X(syncookies_validated, "SYN cookies validated: connections opened from them")                 \
     X(syncookies_failed, "ACKs to a listener with no valid cookie (reset)")                        \
