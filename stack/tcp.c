@@ -460,8 +460,8 @@ static void tcp_persist_fire(struct tapir_stack *st, struct tapir_timer *t)
 {
     struct tcp_conn *c = CONN_OF(t, persist);
     uint32_t in_flight = c->snd_nxt - c->snd_una;
-    bool waiting = c->snd_una != c->snd_max || c->sndq.len > in_flight; /* in flight or unsent */
-    if (!waiting)
+    bool waiting = c->snd_una != c->snd_max || c->sndq.len > in_flight || tcp_fin_unsent(c);
+    if (!waiting) /* nothing in flight, nothing unsent, no FIN to go */
         return;
     if (tcp_send_room(c) != 0) {
         /* RFC 1122 §4.2.3.4: the override timeout. A window too small for the sender's SWS

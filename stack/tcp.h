@@ -377,6 +377,8 @@ void ring_trim(struct tapir_stack *st, struct tcp_ring *r);
 /* Output (tcp_output.c). */
 /* Sends what the windows allow, plus a pure ACK when one is due. */
 void tcp_output(struct tcp_conn *c);
+/* Our FIN is due (the application closed) but has not gone out yet. */
+bool tcp_fin_unsent(const struct tcp_conn *c);
 /* The same, but at most max_segments data segments (a retransmission timeout sends one). */
 void tcp_output_segments(struct tcp_conn *c, unsigned max_segments);
 /* The handshake is done: the RTO falls back to its base (RFC 6298 §5.7). */

@@ -294,7 +294,10 @@ static void tcp_syn_sent_input(struct tcp_conn *c, const struct tcp_seg *seg)
     c->snd_wnd = seg->wnd;
     c->max_snd_wnd = seg->wnd;
     c->snd_wl1 = seg->seq;
-    c->snd_wl2 = seg->ack;
+    /* RFC 9293 says SND.WL2 <- SEG.ACK here; without the ACK bit that field means nothing
+     * (a fuzzer's stray value made the window look open to one timer and shut to the other,
+     * and a closing connection waited for ever), so then it is ISS, as for a passive open. */
+    c->snd_wl2 = (seg->flags & TCP_ACK) ? seg->ack : c->iss;
     timer_cancel(st, &c->rexmit);
     if (!ack) {
         /* Simultaneous open: both sent SYNs. Answer with SYN,ACK from ISS again. */

@@ -267,6 +267,11 @@ static bool tcp_fin_state(enum tcp_state s)
     return s == TCP_FIN_WAIT_1 || s == TCP_CLOSING || s == TCP_LAST_ACK;
 }
 
+bool tcp_fin_unsent(const struct tcp_conn *c)
+{
+    return c->fin_pending && !c->fin_sent && tcp_fin_state(c->state);
+}
+
 bool tcp_nagle_ok(const struct tcp_conn *c, uint32_t n, uint32_t unsent)
 {
     if (n >= tcp_smss(c) || c->force_one)
@@ -408,8 +413,10 @@ void tcp_output_segments(struct tcp_conn *c, unsigned max_segments)
      * if it is open, sends anyway (RFC 1122 §4.2.3.4's override). */
     uint32_t in_flight = c->snd_nxt - c->snd_una;
     uint32_t unsent_now = c->sndq.len - (in_flight < c->sndq.len ? in_flight : c->sndq.len);
-    if (unsent_now && c->snd_una == c->snd_max && !timer_armed(&c->rexmit) &&
-        !timer_armed(&c->persist)) {
+    /* Likewise a FIN that could not go (no window, or no packet buffer): nothing else would
+     * bring it back, and a closed connection would wait for ever. */
+    if ((unsent_now || tcp_fin_unsent(c)) && c->snd_una == c->snd_max &&
+        !timer_armed(&c->rexmit) && !timer_armed(&c->persist)) {
         c->persist_backoff = 0;
         tcp_arm_persist(c);
     }
