@@ -122,20 +122,47 @@ bench-build: all $(BENCHES) $(BENCH_TOOLS) $(BENCH_HOST)
 bench: bench-build
 	TAPIR_BUILD=$(BUILD) scripts/bench
 
-# The fuzzer drives the core alone: the shim (socket.c) needs threads and drivers.
-CORE_SRC   := $(filter-out stack/socket.c,$(STACK_SRC))
-FUZZ_FLAGS := -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined -Istack/include -Istack
-fuzz-build: $(BUILD)/fuzz/fuzz_input
+# The fuzzers drive the core alone: the shim (socket.c) needs threads and drivers. Two targets,
+# each with its seed corpus and dictionary: fuzz_input feeds frames to a fresh stack
+# (tests/fuzz/corpus, tapir.dict); fuzz_stateful acts on a stack with connections in every
+# state (tests/fuzz/corpus_stateful, tapir.dict and stateful.dict). Crashes land in
+# $(BUILD)/fuzz/ as crash-*; each becomes a file in tests/fuzz/regress/, which
+# tests/unit/test_fuzz_regress replays (with the corpora) in every `make test`.
+CORE_SRC     := $(filter-out stack/socket.c,$(STACK_SRC))
+FUZZ_FLAGS   := -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined -Istack/include -Istack
+FUZZ_TARGETS := fuzz_input fuzz_stateful
+FUZZ_BINS    := $(patsubst %,$(BUILD)/fuzz/%,$(FUZZ_TARGETS))
+# ASan's quarantine, smaller than its 256 MiB: every input builds and frees a whole stack, and
+# faulting in fresh pages would otherwise cost half of each run.
+FUZZ_ENV     := ASAN_OPTIONS=quarantine_size_mb=16$${ASAN_OPTIONS:+:$$ASAN_OPTIONS}
+fuzz-build: $(FUZZ_BINS) $(BUILD)/fuzz/fuzz_stateful.dict
 
-$(BUILD)/fuzz/fuzz_input: tests/fuzz/fuzz_input.c $(CORE_SRC) $(wildcard stack/*.h stack/include/tapir/*.h)
+$(FUZZ_BINS): $(BUILD)/fuzz/%: tests/fuzz/%.c $(CORE_SRC) $(wildcard stack/*.h stack/include/tapir/*.h)
 	@mkdir -p $(dir $@)
-	$(FUZZ_CC) $(FUZZ_FLAGS) tests/fuzz/fuzz_input.c $(CORE_SRC) -o $@
+	$(FUZZ_CC) $(FUZZ_FLAGS) $< $(CORE_SRC) -o $@
 
-# Fuzzes tapir_input for FUZZ_SECONDS (default 60); `make fuzz FUZZ_SECONDS=600` for longer.
+# libFuzzer takes one dictionary: the record format's entries join the header fields.
+$(BUILD)/fuzz/fuzz_stateful.dict: tests/fuzz/tapir.dict tests/fuzz/stateful.dict
+	@mkdir -p $(dir $@)
+	cat $^ >$@
+
+# Each target for FUZZ_SECONDS (default 60), from its seeds and what earlier runs kept;
+# `make fuzz FUZZ_SECONDS=600` for a longer run.
 fuzz: fuzz-build
-	@mkdir -p $(BUILD)/fuzz/corpus
-	$(BUILD)/fuzz/fuzz_input -max_total_time=$(FUZZ_SECONDS) -dict=tests/fuzz/tapir.dict \
+	@mkdir -p $(BUILD)/fuzz/corpus $(BUILD)/fuzz/corpus_stateful
+	$(FUZZ_ENV) $(BUILD)/fuzz/fuzz_input -max_total_time=$(FUZZ_SECONDS) \
+		-artifact_prefix=$(BUILD)/fuzz/ -dict=tests/fuzz/tapir.dict \
 		$(BUILD)/fuzz/corpus tests/fuzz/corpus
+	$(FUZZ_ENV) $(BUILD)/fuzz/fuzz_stateful -max_total_time=$(FUZZ_SECONDS) \
+		-artifact_prefix=$(BUILD)/fuzz/ -dict=$(BUILD)/fuzz/fuzz_stateful.dict \
+		$(BUILD)/fuzz/corpus_stateful tests/fuzz/corpus_stateful
+
+# The same two entry points built with the tests' compiler and flags (plain, or ASan and UBSan
+# in build/asan), each under a name of its own, for test_fuzz_regress.
+$(BUILD)/obj/tests/fuzz/%_entry.o: tests/fuzz/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -DLLVMFuzzerTestOneInput=$*_entry -c $< -o $@
+$(BUILD)/tests/unit/test_fuzz_regress: $(patsubst %,$(BUILD)/obj/tests/fuzz/%_entry.o,$(FUZZ_TARGETS))
 
 PREFIX ?= /usr/local
 VERSION := 0.4.0

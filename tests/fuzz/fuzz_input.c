@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* fuzz_input.c: libFuzzer target over tapir_input. The input is a sequence of frames, each
  * preceded by a time step and a length, fed to a fresh stack that already knows its gateway's
- * MAC; afterwards every timer runs out and no buffer may be left in use.
+ * MAC; afterwards every timer runs out, every socket closes, the timers run out again, and no
+ * packet buffer or connection block may be left.
  *
  * Record format: [time step, 1 byte, in 10 ms units][length, 2 bytes big-endian][frame]. */
 #include <assert.h>
@@ -126,6 +127,18 @@ static void fuzz_drain(struct tapir_sock **s)
     }
 }
 
+/* Lets every timer run its course (reassembly timeouts send ICMP errors, which may start
+ * ARP resolutions that then give up): the stack must go quiet within a bounded number of
+ * steps. */
+static void fuzz_run_out(struct tapir_stack *st)
+{
+    for (int steps = 0; tapir_next_deadline(st) != UINT64_MAX; steps++) {
+        if (steps > 10000)
+            abort();
+        tapir_timers(st, tapir_next_deadline(st));
+    }
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     size_t sent = 0;
@@ -152,21 +165,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         data += len;
         size -= len;
     }
-    /* Let every timer run its course (reassembly timeouts send ICMP errors, which may start
-     * ARP resolutions that then give up): afterwards nothing may hold a buffer, and the
-     * stack must go quiet within a bounded number of steps. */
-    for (int steps = 0; tapir_next_deadline(st) != UINT64_MAX; steps++) {
-        if (steps > 10000)
-            abort();
-        tapir_timers(st, tapir_next_deadline(st));
-    }
+    fuzz_run_out(st);
     fuzz_drain(socks);
     for (int i = 0; i < FUZZ_SOCKS; i++)
         tapir_sock_close(socks[i]);
     for (int i = 0; i < FUZZ_TCP_CONNS; i++)
         tapir_sock_close(conns[i]);
     tapir_sock_close(listener);
-    if (tapir_stats(st)->mem.pkb_in_use != 0)
+    /* Closed, the connections end as orphans (a FIN, its retransmissions, TIME_WAIT). */
+    fuzz_run_out(st);
+    const struct tapir_stats *stats = tapir_stats(st);
+    if (stats->mem.pkb_in_use != 0 || stats->tcp.conns_allocated != stats->tcp.conns_freed)
         abort();
     tapir_stack_free(st);
     return 0;
