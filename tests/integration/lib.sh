@@ -379,6 +379,20 @@ tapir_counter() {
     ' "$TAPIR_OUT"
 }
 
+# check_peak_rss [LIMIT_KB]: reports tapir's peak resident set (VmHWM) and checks it is under
+# LIMIT_KB (default 65536: the default memory budget, 64 MiB). Skipped for a sanitizer build,
+# whose shadow memory makes the figure meaningless.
+check_peak_rss() {
+    local limit=${1:-65536} hwm
+    hwm=$(awk '/^VmHWM:/ {print $2}' "/proc/$TAPIR_PID/status" 2>/dev/null)
+    diag "tapir's peak RSS (VmHWM): ${hwm:-?} kB"
+    if tapir_is_sanitized; then
+        skip "peak RSS under $limit kB" "sanitizer build (VmHWM ${hwm:-?} kB)"
+    else
+        check_le "peak RSS under $limit kB (${hwm:-?} kB)" "${hwm:-missing}" "$limit"
+    fi
+}
+
 # tapir_vmrss_kb: tapir's resident set size in kB.
 tapir_vmrss_kb() {
     awk '/^VmRSS:/ {print $2}' "/proc/$TAPIR_PID/status" 2>/dev/null

@@ -213,5 +213,6 @@ check_eq "Memory: no packet buffer held afterwards" \
     "$(tapir_counter Memory "packet buffers in use now")" 0
 check "tapir is still running" _tapir_running
 
+check_peak_rss
 check_tapir_stopped_cleanly
 done_testing

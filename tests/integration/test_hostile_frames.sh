@@ -98,5 +98,6 @@ check_eq "every IPv4 frame tapir sent meanwhile was well-formed and for the host
 grep '^bad:' "$TEST_TMP/inject.out" | diag
 
 check "tapir is still running after reading its counters" _tapir_running
+check_peak_rss
 check_tapir_stopped_cleanly
 done_testing

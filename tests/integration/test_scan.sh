@@ -139,5 +139,6 @@ check_ge "Tcp: a reset for each closed port scanned (at least 1019 resets sent)"
 check_ge "Icmp: port unreachable sent for the closed UDP ports (at least 2)" \
     "$(tapir_counter Icmp "destination unreachable sent")" 2
 
+check_peak_rss
 check_tapir_stopped_cleanly
 done_testing

@@ -117,13 +117,7 @@ diag "the namespace's kernel: $(snmp_ip InAddrErrors) datagrams for other addres
     "$(snmp_ip ForwDatagrams) forwarded"
 check_eq "nothing was forwarded out of the namespace" "$(snmp_ip ForwDatagrams)" 0
 
-hwm=$(awk '/^VmHWM:/ {print $2}' "/proc/$TAPIR_PID/status" 2>/dev/null)
-diag "tapir's peak RSS (VmHWM): ${hwm:-?} kB"
-if tapir_is_sanitized; then
-    skip "peak RSS under $RSS_LIMIT_KB kB" "sanitizer build (VmHWM ${hwm:-?} kB)"
-else
-    check_le "peak RSS under $RSS_LIMIT_KB kB (${hwm:-?} kB)" "${hwm:-missing}" "$RSS_LIMIT_KB"
-fi
+check_peak_rss "$RSS_LIMIT_KB"
 
 check_tapir_stopped_cleanly
 done_testing
