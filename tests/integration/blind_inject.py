@@ -62,6 +62,11 @@ import struct
 import sys
 import time
 
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from inject_frames import csum  # noqa: E402
+from tcp_probe import diag, say  # noqa: E402
+
 ETH_P_ALL = 0x0003
 ETH_P_IP = 0x0800
 SOL_PACKET = 263
@@ -77,16 +82,6 @@ IN_WINDOW = ("rst_in", "syn_in", "ack_bad")
 M32 = 0xFFFFFFFF
 
 
-def say(good, text):
-    print(("ok" if good else "not ok") + " - " + text, flush=True)
-    return good
-
-
-def diag(text):
-    for line in str(text).splitlines() or [""]:
-        print("# " + line, flush=True)
-
-
 def seq_diff(a, b):
     """a - b as a signed 32-bit difference (RFC 9293 sequence arithmetic)."""
     d = (a - b) & M32
@@ -97,15 +92,6 @@ def seq_max(a, b):
     if a is None:
         return b
     return b if seq_diff(b, a) > 0 else a
-
-
-def csum(data):
-    if len(data) % 2:
-        data += b"\0"
-    total = sum(struct.unpack("!%dH" % (len(data) // 2), data))
-    while total >> 16:
-        total = (total & 0xFFFF) + (total >> 16)
-    return (~total) & 0xFFFF
 
 
 def bpf_filter(src_ip, sport, dport):
