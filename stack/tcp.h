@@ -296,6 +296,7 @@ struct tcp_table {
     unsigned orphan_count;        /* of them, orphans (cfg.tcp_max_orphans) */
     uint64_t challenge_window_us; /* RFC 5961 §7: challenge ACKs this second */
     unsigned challenge_count;
+    unsigned challenge_budget;    /* this second's, drawn at random around the rate */
     struct tcp_conn *ack_held;    /* connections owed an ACK when the receive burst ends */
 };
 

@@ -164,15 +164,21 @@ static void tcp_ack_rtt(struct tcp_conn *c, const struct tcp_seg *seg)
         tcp_rtt_sample(c, c->st->now_us - c->rtt_start_us);
 }
 
-/* RFC 5961 §7: challenge ACKs are rate limited (Linux: 1000 a second; here per stack). */
+/* RFC 5961 §7: challenge ACKs are rate limited (Linux: 1000 a second; here per stack). A
+ * fixed budget shared by every connection is a side channel (CVE-2016-5696): an off-path
+ * attacker spends it on its own connection and counts what is left, to learn whether a
+ * guessed segment hit someone else's window. So, as Linux since then, each second's budget
+ * is drawn anew between half and one and a half times the configured rate. */
 static void tcp_challenge_ack(struct tcp_conn *c)
 {
     struct tapir_stack *st = c->st;
-    if (st->now_us - st->tcp.challenge_window_us >= 1000000u) {
+    if (!st->tcp.challenge_window_us || st->now_us - st->tcp.challenge_window_us >= 1000000u) {
+        unsigned per_s = st->cfg.tcp_challenge_ack_per_s;
         st->tcp.challenge_window_us = st->now_us;
         st->tcp.challenge_count = 0;
+        st->tcp.challenge_budget = per_s ? (per_s + 1) / 2 + tapir_rand32(st) % per_s : 0;
     }
-    if (st->tcp.challenge_count >= st->cfg.tcp_challenge_ack_per_s) {
+    if (st->tcp.challenge_count >= st->tcp.challenge_budget) {
         st->stats.tcp.challenge_acks_limited++;
         return;
     }

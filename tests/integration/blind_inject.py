@@ -2,7 +2,7 @@
 """blind_inject.py: the client and the attacker of test_blind_attack.sh, in one process.
 
     blind_inject.py [--mode load|edge] [--iface tap0] [--ip 10.0.0.2] [--host-ip 10.0.0.1]
-                    [--port 7] [--seed 1] [--each 300] [--burst 2500] [--min-mib 24]
+                    [--port 7] [--seed 1] [--each 300] [--burst 4000] [--min-mib 24]
                     [--interval-ms 2] [--deadline 45]
 
 --mode load (the default): a bulk transfer under attack, below. --mode edge: a quiet echo
@@ -634,7 +634,7 @@ def main():
     ap.add_argument("--port", type=int, default=7)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--each", type=int, default=300)
-    ap.add_argument("--burst", type=int, default=2500)
+    ap.add_argument("--burst", type=int, default=4000)
     ap.add_argument("--min-mib", type=int, default=24)
     ap.add_argument("--interval-ms", type=float, default=2.0)
     ap.add_argument("--deadline", type=float, default=45.0)

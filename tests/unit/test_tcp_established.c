@@ -155,33 +155,69 @@ static void test_ack_of_unsent_data_draws_challenge_ack_and_drops(void **state)
     conv_close(&cv);
 }
 
-/* RFC 5961 §7: challenge ACKs are rate limited (cfg.tcp_challenge_ack_per_s per second). */
+/* RFC 5961 §7: challenge ACKs are rate limited. Each second's budget is drawn anew between
+ * half and one and a half times cfg.tcp_challenge_ack_per_s (CVE-2016-5696: a fixed budget
+ * shared by all connections tells an off-path attacker when its guess hit), so over many
+ * seconds the rate holds on average, while no two seconds need allow the same. */
 static void test_challenge_acks_are_rate_limited(void **state)
 {
     struct fixture *f = *state;
     struct tapir_config cfg;
     fx_config(&cfg);
-    cfg.tcp_challenge_ack_per_s = 2;
+    cfg.tcp_challenge_ack_per_s = 100;
+    restart(f, &cfg);
+    struct conv cv = conv_accepted(f, 0);
+    uint64_t sent_total = 0, least = UINT64_MAX, most = 0;
+    for (int second = 0; second < 20; second++) {
+        uint64_t before = tcps(f)->challenge_acks, limited = tcps(f)->challenge_acks_limited;
+        for (uint32_t i = 0; i < 300; i++) { /* RSTs, SYNs and bad ACKs share the budget */
+            if (i % 3 == 0)
+                seg_in(&cv, FX_TCP_RST, cv.pseq + 1 + i, 0, -1, NULL, 0);
+            else if (i % 3 == 1)
+                seg_in(&cv, FX_TCP_SYN, cv.pseq, 0, -1, NULL, 0);
+            else
+                seg_in(&cv, FX_TCP_ACK, cv.pseq, cv.iss + 100, -1, NULL, 0);
+            if (f->nframes > 200)
+                fx_clear(f);
+        }
+        fx_clear(f);
+        uint64_t sent = tcps(f)->challenge_acks - before;
+        assert_int_equal(sent + tcps(f)->challenge_acks_limited - limited, 300);
+        assert_true(sent >= 50 && sent < 150); /* [per_s / 2, per_s * 3 / 2) */
+        sent_total += sent;
+        least = sent < least ? sent : least;
+        most = sent > most ? sent : most;
+        fx_advance(f, 1000000); /* a new second */
+    }
+    assert_true(most > least); /* not one fixed figure */
+    assert_true(sent_total >= 20 * 70 && sent_total <= 20 * 130); /* about per_s on average */
+    expect_state(&cv, TCP_ESTABLISHED);
+    conv_close(&cv);
+}
+
+/* Within a second, the budget once spent stays spent; the next second brings a new one. */
+static void test_challenge_budget_renews_each_second(void **state)
+{
+    struct fixture *f = *state;
+    struct tapir_config cfg;
+    fx_config(&cfg);
+    cfg.tcp_challenge_ack_per_s = 2; /* a budget of 1 or 2 each second */
     restart(f, &cfg);
     struct conv cv = conv_accepted(f, 0);
     for (int i = 0; i < 5; i++)
         seg_in(&cv, FX_TCP_RST, cv.pseq + 1 + (uint32_t)i, 0, -1, NULL, 0);
     struct fx_tcp_view v[8];
-    assert_int_equal(out_all(&cv, v, 8, true), 2);
-    assert_int_equal(tcps(f)->challenge_acks, 2);
-    assert_int_equal(tcps(f)->challenge_acks_limited, 3);
-    seg_in(&cv, FX_TCP_SYN, cv.pseq, 0, -1, NULL, 0); /* the SYN and ACK cases share it */
-    seg_in(&cv, FX_TCP_ACK, cv.pseq, cv.iss + 100, -1, NULL, 0);
-    fx_expect_none(f);
-    assert_int_equal(tcps(f)->challenge_acks_limited, 5);
+    size_t n = out_all(&cv, v, 8, true);
+    assert_true(n >= 1 && n <= 2);
+    assert_int_equal(tcps(f)->challenge_acks, n);
     fx_advance(f, 999999);
     seg_in(&cv, FX_TCP_RST, cv.pseq + 1, 0, -1, NULL, 0);
-    fx_expect_none(f);
-    fx_advance(f, 1); /* a new second */
+    fx_expect_none(f); /* still the same second */
+    fx_advance(f, 1);
     seg_in(&cv, FX_TCP_RST, cv.pseq + 1, 0, -1, NULL, 0);
-    expect_ack(&cv, cv.iss + 1, cv.pseq);
-    assert_int_equal(tcps(f)->challenge_acks, 3);
-    assert_int_equal(tcps(f)->challenge_acks_limited, 6);
+    expect_ack(&cv, cv.iss + 1, cv.pseq); /* a new second, a new budget (at least 1) */
+    assert_int_equal(tcps(f)->challenge_acks, n + 1);
+    assert_int_equal(tcps(f)->challenge_acks_limited, 5 - n + 1);
     expect_state(&cv, TCP_ESTABLISHED);
     conv_close(&cv);
 }
@@ -522,6 +558,7 @@ int main(void)
         TCP_TEST(test_syn_in_established_draws_challenge_ack_not_reset),
         TCP_TEST(test_ack_of_unsent_data_draws_challenge_ack_and_drops),
         TCP_TEST(test_challenge_acks_are_rate_limited),
+        TCP_TEST(test_challenge_budget_renews_each_second),
         TCP_TEST(test_in_order_data_is_delivered_and_acked),
         TCP_TEST(test_out_of_order_data_is_held_until_the_hole_fills),
         TCP_TEST(test_overlapping_out_of_order_pieces_merge),
