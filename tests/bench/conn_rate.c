@@ -45,10 +45,6 @@
 
 enum slot_state { SLOT_IDLE, SLOT_CONNECTING, SLOT_READING };
 
-/* Why a connection failed; the names print in the summary. */
-enum fail { F_REFUSED, F_RESET, F_TIMEOUT, F_NO_PORT, F_BAD_DATA, F_OTHER, F_COUNT };
-static const char *const fail_names[F_COUNT] = {"refused", "reset",    "timeout",
-                                                "no_port", "bad_data", "other"};
 
 struct slot {
     enum slot_state state;
@@ -86,24 +82,6 @@ static void slot_fail(struct run *r, struct slot *s, enum fail why, uint64_t bac
     s->fd = -1;
     s->state = SLOT_IDLE;
     s->retry_us = mono_us() + backoff_us;
-}
-
-static enum fail fail_of_errno(int err)
-{
-    switch (err) {
-    case ECONNREFUSED:
-        return F_REFUSED;
-    case ECONNRESET:
-    case EPIPE:
-        return F_RESET;
-    case ETIMEDOUT:
-        return F_TIMEOUT;
-    case EADDRNOTAVAIL:
-    case EADDRINUSE:
-        return F_NO_PORT;
-    default:
-        return F_OTHER;
-    }
 }
 
 /* Binds to the next source address, the port left to connect() (IP_BIND_ADDRESS_NO_PORT):

@@ -51,10 +51,6 @@
 #define BACKOFF_MAX_US 3000000u
 #define SWEEP_US 50000u /* retries and timeouts are looked at this often */
 
-/* Why a connection failed (each try counts once); the names print in the summary. */
-enum fail { F_REFUSED, F_RESET, F_CLOSED, F_TIMEOUT, F_NO_PORT, F_BAD_DATA, F_OTHER, F_COUNT };
-static const char *const fail_names[F_COUNT] = {"refused", "reset",    "closed", "timeout",
-                                                "no_port", "bad_data", "other"};
 
 enum conn_state {
     C_WAITING,    /* to be (re)tried at retry_us */
@@ -157,24 +153,6 @@ static void conn_drop_fd(struct run *r, struct conn *c)
     }
     close(c->fd);
     c->fd = -1;
-}
-
-static enum fail fail_of_errno(int err)
-{
-    switch (err) {
-    case ECONNREFUSED:
-        return F_REFUSED;
-    case ECONNRESET:
-    case EPIPE:
-        return F_RESET;
-    case ETIMEDOUT:
-        return F_TIMEOUT;
-    case EADDRNOTAVAIL:
-    case EADDRINUSE:
-        return F_NO_PORT;
-    default:
-        return F_OTHER;
-    }
 }
 
 /* A failure: while opening, try again after a backoff (or give up after the last try); while

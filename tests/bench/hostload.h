@@ -6,6 +6,7 @@
 #ifndef TAPIR_BENCH_HOSTLOAD_H
 #define TAPIR_BENCH_HOSTLOAD_H
 
+#include <errno.h>
 #include <arpa/inet.h>
 #include <signal.h>
 #include <stdint.h>
@@ -101,6 +102,29 @@ static inline unsigned parse_srcs(const char *arg, struct in_addr *out, unsigned
             out[n++].s_addr = htonl(h);
     }
     return n;
+}
+
+/* Why a connection failed (each try counts once); the names print in the summaries. */
+enum fail { F_REFUSED, F_RESET, F_CLOSED, F_TIMEOUT, F_NO_PORT, F_BAD_DATA, F_OTHER, F_COUNT };
+static const char *const fail_names[F_COUNT] = {"refused", "reset",    "closed", "timeout",
+                                                "no_port", "bad_data", "other"};
+
+static inline enum fail fail_of_errno(int err)
+{
+    switch (err) {
+    case ECONNREFUSED:
+        return F_REFUSED;
+    case ECONNRESET:
+    case EPIPE:
+        return F_RESET;
+    case ETIMEDOUT:
+        return F_TIMEOUT;
+    case EADDRNOTAVAIL:
+    case EADDRINUSE:
+        return F_NO_PORT;
+    default:
+        return F_OTHER;
+    }
 }
 
 #endif
